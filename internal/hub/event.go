@@ -1,0 +1,117 @@
+package hub
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event kinds. The part before the dot names the concept, so a filter
+// "message" matches every message event.
+const (
+	EventAgentRegistered   = "agent.registered"
+	EventAgentRenamed      = "agent.renamed"
+	EventAgentDeregistered = "agent.deregistered"
+	EventAgentOnline       = "agent.online"
+	EventAgentOffline      = "agent.offline"
+	EventAgentStatus       = "agent.status"
+	EventMessageSent       = "message.sent"
+	EventMessageAcked      = "message.acked"
+	EventHubReset          = "hub.reset"
+)
+
+// Event is one change in the hub. Events are stored with the change that
+// raised them, so a follower can resume after the last ID it saw.
+type Event struct {
+	ID   int64     `json:"id"`
+	Kind string    `json:"kind"`
+	Time time.Time `json:"time"`
+	// Actor is the agent that caused the event, if any.
+	Actor string `json:"actor,omitempty"`
+	// Targets are the agents the event is addressed to or concerns; they
+	// are what waiters and per-agent filters match on.
+	Targets []string `json:"targets,omitempty"`
+	// Subject names the object: a channel, signal, key, command or message id.
+	Subject string          `json:"subject,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// Concerns reports whether the event involves the named agent.
+func (e Event) Concerns(agent string) bool {
+	if e.Actor == agent {
+		return true
+	}
+	for _, t := range e.Targets {
+		if t == agent {
+			return true
+		}
+	}
+	return false
+}
+
+// Filter selects events. Empty fields match everything. A kind matches
+// exactly or as a prefix before a dot ("message" matches "message.sent").
+type Filter struct {
+	Kinds  []string
+	Agents []string
+	// Subjects, when set, match Event.Subject exactly.
+	Subjects []string
+}
+
+// Match reports whether e passes the filter.
+func (f Filter) Match(e Event) bool {
+	if len(f.Kinds) > 0 && !matchKind(f.Kinds, e.Kind) {
+		return false
+	}
+	if len(f.Subjects) > 0 && !contains(f.Subjects, e.Subject) {
+		return false
+	}
+	if len(f.Agents) > 0 {
+		found := false
+		for _, a := range f.Agents {
+			if e.Concerns(a) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func matchKind(kinds []string, kind string) bool {
+	for _, k := range kinds {
+		if k == kind || len(kind) > len(k) && kind[len(k)] == '.' && kind[:len(k)] == k {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Bus fans committed events out to subscribers in the order they were
+// committed. Implementations must be safe for concurrent use and must not
+// block Publish on a slow subscriber.
+type Bus interface {
+	// Publish delivers events to every matching subscription.
+	Publish(events ...Event)
+	// Subscribe returns a subscription to events that match f. Its channel
+	// is closed when the subscription falls too far behind or is closed;
+	// a subscriber that needs every event then catches up from the Store.
+	Subscribe(f Filter) Subscription
+}
+
+// Subscription is a live feed of events.
+type Subscription interface {
+	C() <-chan Event
+	Close()
+}

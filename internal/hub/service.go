@@ -1,0 +1,235 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Options configure a Service. Zero fields take the Default values.
+type Options struct {
+	// Open turns authentication off. Tokens issued while open are marked
+	// and refused once authentication is on again.
+	Open bool
+	// PresenceTimeout is how long an agent stays online after its last
+	// request when it holds no connection.
+	PresenceTimeout time.Duration
+	// ForwardTTL is how long a former name forwards after a rename.
+	ForwardTTL time.Duration
+	// HoldTTL is how long mail for an unregistered name is kept.
+	HoldTTL time.Duration
+	// MaxBody is the largest message body plus attachments, in bytes.
+	MaxBody int
+	// Preview is the body size beyond which tools show a preview.
+	Preview int
+	// KeepEvents is how many events are kept for resuming followers.
+	KeepEvents int
+	// Now returns the current time; tests inject a clock.
+	Now func() time.Time
+	// Logger receives the service's logs.
+	Logger *slog.Logger
+}
+
+// Defaults for Options.
+const (
+	DefaultPresenceTimeout = 30 * time.Second
+	DefaultForwardTTL      = 2 * time.Hour
+	DefaultHoldTTL         = 7 * 24 * time.Hour
+	DefaultMaxBody         = 1 << 20
+	DefaultPreview         = 8 << 10
+	DefaultKeepEvents      = 100_000
+	DefaultReadLimit       = 50
+	MaxReadLimit           = 500
+	// MaxReadBytes bounds the bodies one read returns; the rest is paged.
+	MaxReadBytes = 4 << 20
+	// MaxWait is the longest a wait may block.
+	MaxWait = 10 * time.Minute
+	// MaxRecipients bounds the addresses of one send.
+	MaxRecipients = 256
+)
+
+func (o *Options) setDefaults() {
+	if o.PresenceTimeout <= 0 {
+		o.PresenceTimeout = DefaultPresenceTimeout
+	}
+	if o.ForwardTTL <= 0 {
+		o.ForwardTTL = DefaultForwardTTL
+	}
+	if o.HoldTTL <= 0 {
+		o.HoldTTL = DefaultHoldTTL
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.Preview <= 0 {
+		o.Preview = DefaultPreview
+	}
+	if o.KeepEvents <= 0 {
+		o.KeepEvents = DefaultKeepEvents
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Service implements every operation of the hub. It is safe for
+// concurrent use.
+type Service struct {
+	store Store
+	bus   Bus
+	opts  Options
+	log   *slog.Logger
+
+	mu       sync.Mutex // guards presence
+	presence map[string]*presence
+}
+
+type presence struct {
+	conns    int
+	lastSeen time.Time
+	online   bool // as last announced
+}
+
+// New returns a Service over store and bus.
+func New(store Store, bus Bus, opts Options) *Service {
+	opts.setDefaults()
+	return &Service{
+		store:    store,
+		bus:      bus,
+		opts:     opts,
+		log:      opts.Logger,
+		presence: make(map[string]*presence),
+	}
+}
+
+// Options returns the options in force, defaults filled in.
+func (s *Service) Options() Options { return s.opts }
+
+// Open reports whether authentication is off.
+func (s *Service) Open() bool { return s.opts.Open }
+
+// Bus returns the service's event bus.
+func (s *Service) Bus() Bus { return s.bus }
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC() }
+
+// Run performs periodic work (presence changes, expiry of held mail,
+// forwards, deadlines) until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastExpire := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		s.announcePresence(ctx)
+		if err := s.expireDeadlines(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("deadlines", "err", err)
+		}
+		if now := s.now(); now.Sub(lastExpire) >= time.Minute {
+			lastExpire = now
+			if err := s.store.Update(ctx, func(tx Tx) error {
+				return tx.Expire(ctx, now, s.opts.KeepEvents)
+			}); err != nil && ctx.Err() == nil {
+				s.log.Error("expire", "err", err)
+			}
+		}
+	}
+}
+
+// event builds an event of kind raised by actor.
+func (s *Service) event(kind, actor, subject string, targets []string, data any) Event {
+	e := Event{Kind: kind, Time: s.now(), Actor: actor, Subject: subject, Targets: targets}
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err == nil {
+			e.Data = b
+		}
+	}
+	return e
+}
+
+// appendEvents stores events in tx.
+func appendEvents(ctx context.Context, tx Tx, events ...Event) error {
+	for _, e := range events {
+		if _, err := tx.AppendEvent(ctx, e); err != nil {
+			return fmt.Errorf("append event %s: %w", e.Kind, err)
+		}
+	}
+	return nil
+}
+
+// newToken returns a fresh agent token and its hash.
+func newToken() (string, []byte, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, fmt.Errorf("new token: %w", err)
+	}
+	tok := "pt_" + base64.RawURLEncoding.EncodeToString(b[:])
+	return tok, HashToken(tok), nil
+}
+
+// HashToken returns the stored form of a token. Tokens carry 256 random
+// bits, so a plain SHA-256 is enough to make the stored form useless.
+func HashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// clampWait bounds a requested wait.
+func clampWait(d time.Duration) (time.Duration, error) {
+	if d < 0 {
+		return 0, Errorf(CodeInvalid, "timeout must not be negative")
+	}
+	if d > MaxWait {
+		return 0, Errorf(CodeInvalid, "timeout %s is longer than the maximum %s", d, MaxWait)
+	}
+	return d, nil
+}
+
+// waitFor blocks until check reports done, re-running it whenever sub
+// delivers an event, or until timeout. check runs once before blocking,
+// after subscribing, so nothing committed in between is missed.
+func waitFor(ctx context.Context, bus Bus, f Filter, timeout time.Duration, check func() (bool, error)) error {
+	sub := bus.Subscribe(f)
+	defer func() { sub.Close() }()
+	if done, err := check(); done || err != nil {
+		return err
+	}
+	if timeout <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	ch := sub.C()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return nil
+		case _, ok := <-ch:
+			if !ok {
+				// Fell behind: resubscribe, then check again.
+				sub.Close()
+				sub = bus.Subscribe(f)
+				ch = sub.C()
+			}
+			if done, err := check(); done || err != nil {
+				return err
+			}
+		}
+	}
+}
