@@ -1,0 +1,29 @@
+// Package cli is Parley's command line: the hub (serve), the MCP bridge
+// (mcp) and the client commands, each in a file of its own.
+package cli
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// Version is the version printed by parley --version; main sets it.
+var version = "dev"
+
+// NewRoot returns the parley command with every subcommand.
+func NewRoot(v string) *cobra.Command {
+	if v != "" {
+		version = v
+	}
+	root := &cobra.Command{
+		Use:           "parley",
+		Short:         "Parley lets AI coding agents find each other, talk and coordinate",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	// Each subcommand lives in its own file; add one line per command.
+	root.AddCommand(
+	// commands are added here
+	)
+	return root
+}
