@@ -6,14 +6,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Version is the version printed by parley --version; main sets it.
-var version = "dev"
-
-// NewRoot returns the parley command with every subcommand.
-func NewRoot(v string) *cobra.Command {
-	if v != "" {
-		version = v
-	}
+// NewRoot returns the parley command with every subcommand; version is
+// what parley --version prints.
+func NewRoot(version string) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "parley",
 		Short:         "Parley lets AI coding agents find each other, talk and coordinate",
