@@ -16,9 +16,34 @@ func NewRoot(version string) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	addGlobalFlags(root) // --url --as --json --data --secret --ca, in flags.go
 	// Each subcommand lives in its own file; add one line per command.
 	root.AddCommand(
-	// commands are added here
+		newServeCmd(),
+		newMCPCmd(),
+		newRegisterCmd(),
+		newWhoamiCmd(),
+		newPeersCmd(),
+		newSendCmd(),
+		newInboxCmd(),
+		newWaitCmd(),
+		newAckCmd(),
+		newShowCmd(),
+		newHistoryCmd(),
+		newSearchCmd(),
+		newRenameCmd(),
+		newStatusCmd(),
+		newCmdCmd(),
+		newChannelCmd(),
+		newSignalCmd(),
+		newProposeCmd(),
+		newVoteCmd(),
+		newProposalCmd(),
+		newLeaseCmd(),
+		newGuardCmd(),
+		newStateCmd(),
+		newBenchCmd(),
+		newDashboardCmd(),
 	)
 	return root
 }

@@ -30,6 +30,9 @@ type Options struct {
 	Preview int
 	// KeepEvents is how many events are kept for resuming followers.
 	KeepEvents int
+	// Coordination configures commands, channels, proposals, leases and
+	// shared state.
+	Coordination CoordinationOptions
 	// Now returns the current time; tests inject a clock.
 	Now func() time.Time
 	// Logger receives the service's logs.
@@ -73,6 +76,7 @@ func (o *Options) setDefaults() {
 	if o.KeepEvents <= 0 {
 		o.KeepEvents = DefaultKeepEvents
 	}
+	o.Coordination.setDefaults()
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -1,0 +1,325 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptrace"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-dev/parley/internal/hub"
+)
+
+// Bounds of the waits the scenarios make.
+const (
+	// pollWait is the long-poll timeout of receivers that loop.
+	pollWait = 5 * time.Second
+	// drainTimeout bounds how long a scenario waits, after its senders
+	// stop, for receivers to get what was sent.
+	drainTimeout = 10 * time.Second
+	// wakeTimeout bounds the wait for one woken waiter.
+	wakeTimeout = 10 * time.Second
+	// parkSettle is how long after a waiter's request was written the
+	// sender assumes it is parked, when the hub is not in this process.
+	parkSettle = 500 * time.Microsecond
+)
+
+// send measures durable direct sends per second: Senders agents send as
+// fast as the hub accepts to Receivers agents, which drain their inboxes
+// with long-polls at the same time.
+func (r *runner) send(ctx context.Context) error {
+	o := r.opts
+	senders, err := r.register(ctx, "s", "", o.Senders)
+	if err != nil {
+		return err
+	}
+	receivers, err := r.register(ctx, "r", "", o.Receivers)
+	if err != nil {
+		return err
+	}
+	b := body(o.Body)
+	rx := r.receive(ctx, receivers, nil)
+	st := r.loop(ctx, "send", o.Senders, o.count(ScenarioSend), func(ctx context.Context, w int, i int64) error {
+		to := receivers[(int64(w)+i)%int64(len(receivers))].name
+		_, err := senders[w].c.Send(ctx, hub.SendRequest{To: []string{to}, Body: b})
+		return err
+	})
+	delivered, drain := rx.drain(st.ops)
+	res := r.result(ScenarioSend, "send", st, "msg/s")
+	res.Metrics = map[string]float64{
+		"senders": float64(o.Senders), "receivers": float64(o.Receivers), "body_bytes": float64(o.Body),
+		"delivered": float64(delivered), "delivered_per_s": float64(delivered) / (st.elapsed + drain).Seconds(),
+	}
+	if delivered < st.ops {
+		res.Note = joinNote(res.Note, fmt.Sprintf("%d of %d sent messages not received within %s", st.ops-delivered, st.ops, drainTimeout))
+	}
+	r.add(res)
+	return nil
+}
+
+// receivers drain inboxes with long-polls until stopped.
+type receivers struct {
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	delivered atomic.Int64
+	errs      atomic.Int64
+}
+
+// receive starts one long-poll loop per agent. Each message received is
+// counted and passed to got, when not nil, with the time it arrived.
+func (r *runner) receive(ctx context.Context, agents []*agent, got func(who int, m hub.Inbound, at time.Time)) *receivers {
+	rctx, cancel := context.WithCancel(ctx)
+	rx := &receivers{cancel: cancel}
+	for i, a := range agents {
+		rx.wg.Go(func() {
+			for rctx.Err() == nil {
+				res, err := a.c.Wait(rctx, hub.ReadOptions{Limit: hub.MaxReadLimit}, pollWait)
+				if err != nil {
+					if rctx.Err() != nil {
+						return
+					}
+					rx.errs.Add(1)
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				at := time.Now()
+				rx.delivered.Add(int64(len(res.Messages)))
+				if got != nil {
+					for _, m := range res.Messages {
+						got(i, m, at)
+					}
+				}
+			}
+		})
+	}
+	return rx
+}
+
+// drain waits until want messages were received or drainTimeout passes,
+// then stops the receivers; it returns how many were received and how
+// long it waited.
+func (rx *receivers) drain(want int64) (int64, time.Duration) {
+	start := time.Now()
+	for rx.delivered.Load() < want && time.Since(start) < drainTimeout {
+		time.Sleep(5 * time.Millisecond)
+	}
+	waited := time.Since(start)
+	rx.cancel()
+	rx.wg.Wait()
+	return rx.delivered.Load(), waited
+}
+
+// wake measures send-to-wake latency: a waiter is blocked in a wait,
+// a sender sends it one message, and the time from the start of the send
+// to the waiter's wait returning with it is one sample. Two ways to read
+// are measured: a plain wait, which marks the message read (a second
+// commit), and a wait with a since cursor, which writes nothing.
+func (r *runner) wake(ctx context.Context) error {
+	// A waiter of its own for each way, so that the since cursor starts
+	// on an empty inbox.
+	ags, err := r.register(ctx, "w", "", 3)
+	if err != nil {
+		return err
+	}
+	sender := ags[0]
+	for i, since := range []bool{false, true} {
+		op := "wake"
+		if since {
+			op = "wake.since"
+		}
+		if err := r.wakeOnce(ctx, op, sender, ags[1+i], since); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// woken is what one wait of the wake scenario returned.
+type woken struct {
+	at  time.Time
+	n   int
+	err error
+}
+
+func (r *runner) wakeOnce(ctx context.Context, op string, sender, waiter *agent, since bool) error {
+	b := body(r.opts.Body)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan woken, 1)
+	parked := make(chan struct{}, 1)
+	// The waiter signals each time its wait request is on the wire.
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
+		select {
+		case parked <- struct{}{}:
+		default:
+		}
+	}}
+	subs0 := 0
+	if r.t.subscribers != nil {
+		subs0 = r.t.subscribers()
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		o := hub.ReadOptions{}
+		if since {
+			o.HasSince = true
+		}
+		tctx := httptrace.WithClientTrace(wctx, trace)
+		for wctx.Err() == nil {
+			res, err := waiter.c.Wait(tctx, o, pollWait)
+			if err == nil && len(res.Messages) == 0 {
+				continue // timed out with nothing: wait again
+			}
+			at := time.Now()
+			if since && err == nil {
+				o.Since = res.Next
+			}
+			select {
+			case results <- woken{at: at, n: len(res.Messages), err: err}:
+			case <-wctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	var sendH Histogram
+	st := r.loopTimed(ctx, op, 1, r.opts.count(ScenarioWake), func(ctx context.Context, _ int, _ int64) (time.Duration, error) {
+		if err := r.awaitParked(ctx, parked, subs0); err != nil {
+			return 0, err
+		}
+		t0 := time.Now()
+		if _, err := sender.c.Send(ctx, hub.SendRequest{To: []string{waiter.name}, Body: b}); err != nil {
+			return 0, err
+		}
+		sendH.Record(time.Since(t0))
+		select {
+		case w := <-results:
+			if w.err != nil {
+				return 0, fmt.Errorf("waiter: %w", w.err)
+			}
+			return max(w.at.Sub(t0), 1), nil
+		case <-time.After(wakeTimeout):
+			return 0, fmt.Errorf("waiter not woken within %s", wakeTimeout)
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
+	res := r.result(ScenarioWake, op, st, "wakes/s")
+	res.Metrics = map[string]float64{
+		"send_p50_ms": ms(sendH.Quantile(0.5)), "send_p99_ms": ms(sendH.Quantile(0.99)),
+	}
+	if since {
+		res.Note = joinNote(res.Note, "the waiter reads with a since cursor: no mark-read commit")
+	} else {
+		res.Note = joinNote(res.Note, "the wait marks the message read: a second commit before it returns")
+	}
+	r.add(res)
+	return nil
+}
+
+// awaitParked waits until the waiter's wait is on the wire and, for a
+// hub in this process, until it has subscribed; for another process it
+// allows parkSettle for the hub to take the request.
+func (r *runner) awaitParked(ctx context.Context, parked <-chan struct{}, subs0 int) error {
+	select {
+	case <-parked:
+	case <-time.After(wakeTimeout):
+		return errors.New("waiter did not send its wait")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.t.subscribers == nil {
+		time.Sleep(parkSettle)
+		return nil
+	}
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for r.t.subscribers() <= subs0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Microsecond)
+	}
+	return nil
+}
+
+// broadcast measures fan-out: one sender sends to a role that Fanout
+// agents have, each of which is blocked in a wait. Per message it
+// records the send (every delivery durable) and the time until the
+// last of the agents has it.
+func (r *runner) broadcast(ctx context.Context) error {
+	k := r.opts.Fanout
+	role := r.role("fan")
+	senders, err := r.register(ctx, "b", "", 1)
+	if err != nil {
+		return err
+	}
+	agents, err := r.register(ctx, "f", role, k)
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	sentAt := map[int64]time.Time{}
+	last := map[int64]time.Time{} // message ID -> latest arrival
+	got := map[int64]int{}        // message ID -> receivers that have it
+	rx := r.receive(ctx, agents, func(_ int, m hub.Inbound, at time.Time) {
+		mu.Lock()
+		if at.After(last[m.ID]) {
+			last[m.ID] = at
+		}
+		got[m.ID]++
+		mu.Unlock()
+	})
+	b := body(r.opts.Body)
+	st := r.loop(ctx, "broadcast", 1, r.opts.count(ScenarioBroadcast), func(ctx context.Context, _ int, _ int64) error {
+		t0 := time.Now()
+		res, err := senders[0].c.Send(ctx, hub.SendRequest{To: []string{"role:" + role}, Body: b})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		sentAt[res.Message.ID] = t0
+		mu.Unlock()
+		return nil
+	})
+	delivered, drain := rx.drain(st.ops * int64(k))
+	var fan Histogram
+	complete := 0
+	mu.Lock()
+	for id, t0 := range sentAt {
+		if got[id] == k {
+			fan.Record(last[id].Sub(t0))
+			complete++
+		}
+	}
+	mu.Unlock()
+	res := r.result(ScenarioBroadcast, "broadcast", st, "sends/s")
+	res.Metrics = map[string]float64{
+		"fanout": float64(k), "deliveries": float64(delivered),
+		"deliveries_per_s": float64(delivered) / (st.elapsed + drain).Seconds(),
+	}
+	res.Note = joinNote(res.Note, "latency: the send, every delivery durable")
+	r.add(res)
+	all := Result{Scenario: ScenarioBroadcast, Target: r.label, Op: "broadcast.last", Ops: int64(complete),
+		Seconds: (st.elapsed + drain).Seconds(), Latency: latencyOf(&fan),
+		Note: fmt.Sprintf("latency: from the send until the last of %d waiters has the message", k)}
+	if int64(complete) < st.ops {
+		all.Note = joinNote(all.Note, fmt.Sprintf("%d of %d broadcasts not received by all within %s", st.ops-int64(complete), st.ops, drainTimeout))
+	}
+	r.add(all)
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func joinNote(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}

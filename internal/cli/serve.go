@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/parley-dev/parley/internal/config"
+	"github.com/parley-dev/parley/internal/hubserver"
+)
+
+// serveFlags are the flags of parley serve.
+type serveFlags struct {
+	addr      string
+	data      string
+	open      bool
+	secret    string
+	sync      string
+	logFormat string
+	logLevel  string
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the hub: the store, the HTTP API and the event stream",
+		Long: `Run the Parley hub until interrupted.
+
+The hub keeps its data in --data, locked so that only one hub uses it, and
+creates an admin secret there on first start (readable only by you): local
+clients read it, so nothing needs configuring on one machine.
+
+Listening on an address other than loopback lets agents on other machines
+in; that needs a join secret (--secret or PARLEY_SECRET), which they present
+to register. --open turns authentication off, on loopback only.
+
+SIGINT or SIGTERM stops the hub gracefully; a second one stops it at once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", config.DefaultAddr, "address to listen on (host:port; port 0 picks a free one)")
+	fl.StringVar(&f.data, "data", "", "data directory (default $"+config.EnvData+", else the user's data dir, e.g. ~/.local/share/parley)")
+	fl.BoolVar(&f.open, "open", false, "turn authentication off (loopback addresses only)")
+	fl.StringVar(&f.secret, "secret", "", "join secret agents on other machines present to register (default $"+config.EnvSecret+")")
+	fl.StringVar(&f.sync, "sync", "full", "durability of commits: full (survives power loss) or normal (survives a crash of the hub)")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func runServe(cmd *cobra.Command, f serveFlags) error {
+	log, err := newLogger(cmd.ErrOrStderr(), f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	if f.data == "" {
+		if f.data, err = config.DataDir(); err != nil {
+			return err
+		}
+	}
+	if !cmd.Flags().Changed("secret") {
+		f.secret = os.Getenv(config.EnvSecret)
+	}
+
+	// The first SIGINT or SIGTERM ends cmd.Context() (main's
+	// signal.NotifyContext); this channel sees it too, and a second one
+	// skips the graceful shutdown.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	ctx := cmd.Context()
+	h, err := hubserver.Start(ctx, hubserver.Config{
+		DataDir:     f.data,
+		Addr:        f.addr,
+		Open:        f.open,
+		JoinSecret:  f.secret,
+		Synchronous: f.sync,
+		Version:     cmd.Root().Version,
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("parley hub listening",
+		"url", h.URL(), "data", h.DataDir(), "admin_secret_file", h.AdminSecretPath(),
+		"open", f.open, "join_secret", f.secret != "")
+	if f.open {
+		log.Warn("authentication is off (--open): any local process can act as any agent")
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down; signal again to stop at once")
+	case <-h.Done():
+		serveErr = h.Err()
+	}
+	go func() {
+		n := 0
+		for range sigs {
+			if n++; n >= 2 {
+				log.Warn("second signal: exiting without a graceful shutdown")
+				os.Exit(1)
+			}
+		}
+	}()
+	if err := h.Close(); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	if serveErr != nil {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	log.Info("parley hub stopped")
+	return nil
+}
+
+// newLogger builds the process's log handler: text or JSON on w, at level.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,134 @@
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+
+	"github.com/parley-dev/parley/internal/hub"
+)
+
+// logWriter records the status, size and error code of a response for
+// the access log. It passes Flush and deadlines through (Unwrap), so
+// event streams work behind it.
+type logWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+	code   hub.Code // error code, when an error was sent
+}
+
+func (w *logWriter) WriteHeader(status int) {
+	if !w.wrote {
+		w.status, w.wrote = status, true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush implements http.Flusher.
+func (w *logWriter) Flush() {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests writes one access log line per request and turns a panic
+// into a 500. It logs method, path, status, size, duration and the
+// error code: never headers, query strings or bodies, which may carry
+// tokens.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lw := &logWriter{ResponseWriter: w}
+		start := s.opts.Now()
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
+					slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+				if !lw.wrote {
+					lw.code = hub.CodeInternal
+					writeJSON(lw, http.StatusInternalServerError, errorBody{Error: errorDetail{Code: hub.CodeInternal, Message: "internal error"}})
+				}
+			}
+			attrs := []slog.Attr{
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", lw.status),
+				slog.Int64("bytes", lw.bytes),
+				slog.Duration("dur", s.opts.Now().Sub(start)),
+				slog.String("remote", r.RemoteAddr),
+			}
+			if lw.code != "" {
+				attrs = append(attrs, slog.String("code", string(lw.code)))
+			}
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http", attrs...)
+		}()
+		next.ServeHTTP(lw, r)
+	})
+}
+
+// checkHost refuses, when LoopbackOnly is set, requests whose Host is
+// not a loopback name and requests from a browser page whose Origin is
+// not one: a page on another site must not reach a hub on 127.0.0.1,
+// by DNS rebinding or by a cross-site form post.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	if !s.opts.LoopbackOnly {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopbackHost(r.Host) {
+			s.writeError(w, r, hub.Errorf(hub.CodeForbidden, "host %q is not allowed: this hub answers only on loopback addresses (localhost, 127.0.0.1, [::1])", r.Host))
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && o != "null" {
+			u, err := url.Parse(o)
+			if err != nil || !isLoopbackHost(u.Host) {
+				s.writeError(w, r, hub.Errorf(hub.CodeForbidden, "origin %q is not allowed: only pages served from a loopback address may call this hub", o))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isLoopbackHost reports whether hostport names this machine through a
+// loopback address: localhost, *.localhost, 127.0.0.0/8 or ::1.
+func isLoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if host == "" {
+		return false
+	}
+	lower := strings.ToLower(host)
+	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,431 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/parley-dev/parley/internal/hub"
+)
+
+const messageColumns = `m.id, m.from_id, m.from_name, m.to_json, m.thread, m.reply_to, m.subject, m.body,
+	m.importance, m.ack_required, m.attachments_json, m.created_at, m.idem_key`
+
+// messageDest returns the scan destinations of messageColumns; finish
+// decodes what they cannot hold directly.
+type messageDest struct {
+	to, attachments string
+	ack, created    int64
+}
+
+func (d *messageDest) dest(m *hub.Message) []any {
+	return []any{&m.ID, &m.FromID, &m.From, &d.to, &m.Thread, &m.ReplyTo, &m.Subject, &m.Body,
+		&m.Importance, &d.ack, &d.attachments, &d.created, &m.IdempotencyKey}
+}
+
+func (d *messageDest) finish(m *hub.Message) error {
+	var err error
+	if m.To, err = decodeStrings(d.to); err != nil {
+		return fmt.Errorf("message %d recipients: %w", m.ID, err)
+	}
+	if m.Attachments, err = decodeAttachments(d.attachments); err != nil {
+		return fmt.Errorf("message %d attachments: %w", m.ID, err)
+	}
+	m.AckRequired = d.ack != 0
+	m.CreatedAt = decodeTime(d.created)
+	m.Size = len(m.Body)
+	return nil
+}
+
+func scanMessage(sc scanner) (hub.Message, error) {
+	var m hub.Message
+	var d messageDest
+	if err := sc.Scan(d.dest(&m)...); err != nil {
+		return hub.Message{}, err
+	}
+	return m, d.finish(&m)
+}
+
+// inboundColumns are messageColumns followed by the delivery's.
+const inboundColumns = messageColumns + `, d.seq, d.state, d.read_at`
+
+func scanInbound(sc scanner) (hub.Inbound, error) {
+	var in hub.Inbound
+	var d messageDest
+	var readAt int64
+	if err := sc.Scan(append(d.dest(&in.Message), &in.Seq, &in.State, &readAt)...); err != nil {
+		return hub.Inbound{}, err
+	}
+	in.ReadAt = decodeTime(readAt)
+	return in, d.finish(&in.Message)
+}
+
+// sqlLimit is a LIMIT argument: SQLite reads a negative limit as none.
+func sqlLimit(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// Inbox returns deliveries of one agent in sequence order. An unread-only
+// query names the state literally so that SQLite can use the partial
+// index of unread deliveries.
+func (r *reader) Inbox(ctx context.Context, q hub.InboxQuery) ([]hub.Inbound, error) {
+	query := `SELECT ` + inboundColumns + ` FROM deliveries d JOIN messages m ON m.id = d.message_id
+		WHERE d.agent_id = ? AND d.seq > ? ORDER BY d.seq LIMIT ?`
+	if q.UnreadOnly {
+		query = `SELECT ` + inboundColumns + ` FROM deliveries d JOIN messages m ON m.id = d.message_id
+		WHERE d.agent_id = ? AND d.seq > ? AND d.state = 'unread' ORDER BY d.seq LIMIT ?`
+	}
+	rows, err := r.q.QueryContext(ctx, query, q.AgentID, q.After, sqlLimit(q.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: inbox of agent %d: %w", q.AgentID, err)
+	}
+	defer rows.Close()
+	var out []hub.Inbound
+	for rows.Next() {
+		in, err := scanInbound(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: inbox of agent %d: %w", q.AgentID, err)
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: inbox of agent %d: %w", q.AgentID, err)
+	}
+	return out, nil
+}
+
+// UnreadCount returns the number of the agent's unread deliveries.
+func (r *reader) UnreadCount(ctx context.Context, agentID int64) (int, error) {
+	var n int
+	err := r.q.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE agent_id = ? AND state = 'unread'`, agentID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: unread count of agent %d: %w", agentID, err)
+	}
+	return n, nil
+}
+
+// UnreadCounts returns the unread deliveries of every agent that has any.
+func (r *reader) UnreadCounts(ctx context.Context) (map[int64]int, error) {
+	rows, err := r.q.QueryContext(ctx, `SELECT agent_id, count(*) FROM deliveries WHERE state = 'unread' GROUP BY agent_id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: unread counts: %w", err)
+	}
+	defer rows.Close()
+	counts := make(map[int64]int)
+	for rows.Next() {
+		var id int64
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: unread counts: %w", err)
+		}
+		counts[id] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: unread counts: %w", err)
+	}
+	return counts, nil
+}
+
+// Message returns the message with the ID.
+func (r *reader) Message(ctx context.Context, id int64) (hub.Message, error) {
+	m, err := scanMessage(r.q.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages m WHERE m.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return hub.Message{}, hub.Errorf(hub.CodeNotFound, "message %d not found", id)
+	}
+	if err != nil {
+		return hub.Message{}, fmt.Errorf("sqlite: message %d: %w", id, err)
+	}
+	return m, nil
+}
+
+// Received returns the agent's delivery of a message.
+func (r *reader) Received(ctx context.Context, agentID, messageID int64) (hub.Inbound, error) {
+	in, err := scanInbound(r.q.QueryRowContext(ctx, `SELECT `+inboundColumns+` FROM deliveries d
+		JOIN messages m ON m.id = d.message_id WHERE d.message_id = ? AND d.agent_id = ?`, messageID, agentID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return hub.Inbound{}, hub.Errorf(hub.CodeNotFound, "message %d was not delivered to agent %d", messageID, agentID)
+	}
+	if err != nil {
+		return hub.Inbound{}, fmt.Errorf("sqlite: delivery of message %d to agent %d: %w", messageID, agentID, err)
+	}
+	return in, nil
+}
+
+// Deliveries returns every recipient's state of a message: the agents it
+// was delivered to, by name, then the names it is held for.
+func (r *reader) Deliveries(ctx context.Context, messageID int64) ([]hub.DeliveryStatus, error) {
+	rows, err := r.q.QueryContext(ctx, `SELECT a.name, d.state, d.seq, d.acked_at, 0 FROM deliveries d
+		JOIN agents a ON a.id = d.agent_id WHERE d.message_id = ?
+		UNION ALL
+		SELECT name, 'held', 0, 0, 1 FROM held WHERE message_id = ?
+		ORDER BY 5, 1`, messageID, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: deliveries of message %d: %w", messageID, err)
+	}
+	defer rows.Close()
+	var out []hub.DeliveryStatus
+	for rows.Next() {
+		var ds hub.DeliveryStatus
+		var acked, held int64
+		if err := rows.Scan(&ds.To, &ds.State, &ds.Seq, &acked, &held); err != nil {
+			return nil, fmt.Errorf("sqlite: deliveries of message %d: %w", messageID, err)
+		}
+		ds.AckedAt = decodeTime(acked)
+		out = append(out, ds)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: deliveries of message %d: %w", messageID, err)
+	}
+	return out, nil
+}
+
+// MessageByKey finds a message by its sender and idempotency key.
+func (r *reader) MessageByKey(ctx context.Context, fromID int64, key string) (hub.Message, error) {
+	if key == "" {
+		return hub.Message{}, hub.Errorf(hub.CodeNotFound, "no message without an idempotency key can be found by it")
+	}
+	m, err := scanMessage(r.q.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages m
+		WHERE m.from_id = ? AND m.idem_key = ? AND m.idem_key <> ''`, fromID, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return hub.Message{}, hub.Errorf(hub.CodeNotFound, "no message from agent %d with that idempotency key", fromID)
+	}
+	if err != nil {
+		return hub.Message{}, fmt.Errorf("sqlite: message by key from agent %d: %w", fromID, err)
+	}
+	return m, nil
+}
+
+// Messages returns messages newest first, as q selects: every filter set
+// in q applies. The query text depends only on which filters are set, so
+// it takes one of a few dozen shapes, each prepared once.
+//
+// Messages are indexed for search when their batch commits, so a search
+// inside an Update does not find messages inserted in the same batch.
+func (r *reader) Messages(ctx context.Context, q hub.HistoryQuery) ([]hub.Message, error) {
+	var where []string
+	var args []any
+	if q.Thread != "" {
+		where = append(where, `m.thread = ?`)
+		args = append(args, q.Thread)
+	}
+	if q.SelfID != 0 || q.PeerID != 0 {
+		where = append(where, `(m.from_id = ? AND EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.agent_id = ?)
+			OR m.from_id = ? AND EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.agent_id = ?))`)
+		args = append(args, q.SelfID, q.PeerID, q.PeerID, q.SelfID)
+	}
+	if q.Search != "" {
+		match := ftsQuery(q.Search)
+		if match == "" {
+			return nil, nil // only spaces: no word to find
+		}
+		where = append(where, `m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)`)
+		args = append(args, match)
+	}
+	if q.ViewerID != 0 {
+		where = append(where, `(m.from_id = ? OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.agent_id = ?))`)
+		args = append(args, q.ViewerID, q.ViewerID)
+	}
+	if q.Before > 0 {
+		where = append(where, `m.id < ?`)
+		args = append(args, q.Before)
+	}
+	query := `SELECT ` + messageColumns + ` FROM messages m`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY m.id DESC LIMIT ?`
+	args = append(args, sqlLimit(q.Limit))
+
+	rows, err := r.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: messages: %w", err)
+	}
+	defer rows.Close()
+	var out []hub.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: messages: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: messages: %w", err)
+	}
+	return out, nil
+}
+
+// ftsQuery turns plain words into an FTS5 query that matches messages
+// containing all of them. Each word becomes an FTS string (inner quotes
+// doubled), so no input is ever read as FTS syntax: AND, *, ( and " are
+// searched for as text. "" means there is no word to search for.
+//
+// Two inputs need more than quoting. FTS5 reads its query as a C string,
+// so a NUL byte would end it inside a string: NUL separates words here.
+// And a word without a single letter or digit ("*", "--") has no token,
+// and FTS5 matches an empty phrase with nothing, which would make the
+// whole AND fail: such words are dropped, as the tokenizer drops them
+// from the text.
+func ftsQuery(search string) string {
+	words := strings.FieldsFunc(search, func(r rune) bool { return r == 0 || unicode.IsSpace(r) })
+	var b strings.Builder
+	for _, w := range words {
+		if !strings.ContainsFunc(w, isTokenRune) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(" AND ")
+		}
+		b.WriteByte('"')
+		b.WriteString(strings.ReplaceAll(w, `"`, `""`))
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// isTokenRune reports whether the unicode61 tokenizer keeps r in a token:
+// its default categories are L*, N* and Co.
+func isTokenRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r)
+}
+
+// InsertMessage stores m and returns it with its ID, and with its own ID
+// as Thread when m starts a thread. The writer adds it to the search
+// index when the batch commits.
+func (t *tx) InsertMessage(ctx context.Context, m hub.Message) (hub.Message, error) {
+	attachments, err := encodeAttachments(m.Attachments)
+	if err != nil {
+		return hub.Message{}, fmt.Errorf("sqlite: insert message: attachments: %w", err)
+	}
+	// A message that starts a thread names it after its own ID. The
+	// insert computes that ID as SQLite will assign it (AUTOINCREMENT: one
+	// more than the larger of sqlite_sequence and the largest rowid), so
+	// no second write rewrites a row that may hold a megabyte of body.
+	res, err := t.q.ExecContext(ctx, `INSERT INTO messages (thread, from_id, from_name, to_json, reply_to, subject, body,
+		importance, ack_required, attachments_json, created_at, idem_key) VALUES (
+		CASE WHEN ?1 = '' THEN CAST(1 + max(
+			coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),
+			coalesce((SELECT max(id) FROM messages), 0)) AS TEXT) ELSE ?1 END,
+		?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.Thread, m.FromID, m.From, encodeStrings(m.To), m.ReplyTo, m.Subject, m.Body,
+		m.Importance, boolInt(m.AckRequired), attachments, encodeTime(m.CreatedAt), m.IdempotencyKey)
+	if isUnique(err) {
+		return hub.Message{}, hub.Errorf(hub.CodeConflict, "agent %d already sent a message with that idempotency key", m.FromID)
+	}
+	if err != nil {
+		return hub.Message{}, fmt.Errorf("sqlite: insert message: %w", err)
+	}
+	if m.ID, err = res.LastInsertId(); err != nil {
+		return hub.Message{}, fmt.Errorf("sqlite: insert message: %w", err)
+	}
+	t.batch.messages = true // to index at commit
+	if m.Thread == "" {
+		m.Thread = strconv.FormatInt(m.ID, 10)
+	}
+	m.Size = len(m.Body)
+	return m, nil
+}
+
+// Deliver adds an unread delivery of a message to an agent, numbered
+// with the agent's next sequence number, and returns that number.
+func (t *tx) Deliver(ctx context.Context, messageID, agentID int64) (int64, error) {
+	var seq int64
+	err := t.q.QueryRowContext(ctx, `UPDATE agents SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq`, agentID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, hub.Errorf(hub.CodeNotFound, "agent %d not found", agentID)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: deliver message %d to agent %d: %w", messageID, agentID, err)
+	}
+	t.agents.setSeq(agentID, seq)
+	_, err = t.q.ExecContext(ctx, `INSERT INTO deliveries (agent_id, seq, message_id, state) VALUES (?, ?, ?, 'unread')`,
+		agentID, seq, messageID)
+	switch {
+	case isForeignKey(err):
+		return 0, hub.Errorf(hub.CodeNotFound, "message %d not found", messageID)
+	case isUnique(err):
+		return 0, hub.Errorf(hub.CodeConflict, "message %d was already delivered to agent %d", messageID, agentID)
+	case err != nil:
+		return 0, fmt.Errorf("sqlite: deliver message %d to agent %d: %w", messageID, agentID, err)
+	}
+	return seq, nil
+}
+
+// Hold keeps a message for a name nobody has registered, until expires.
+// Holding it again for the same name moves the expiry.
+func (t *tx) Hold(ctx context.Context, messageID int64, name string, expires time.Time) error {
+	_, err := t.q.ExecContext(ctx, `INSERT OR REPLACE INTO held (name, message_id, expires_at) VALUES (?, ?, ?)`,
+		name, messageID, encodeTime(expires))
+	if isForeignKey(err) {
+		return hub.Errorf(hub.CodeNotFound, "message %d not found", messageID)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: hold message %d for %q: %w", messageID, name, err)
+	}
+	return nil
+}
+
+// TakeHeld removes everything held for name and returns the IDs of what
+// had not expired at now, oldest first. Expired mail goes too: it would
+// never be delivered anyway.
+func (t *tx) TakeHeld(ctx context.Context, name string, now time.Time) ([]int64, error) {
+	rows, err := t.q.QueryContext(ctx, `DELETE FROM held WHERE name = ? RETURNING message_id, expires_at`, name)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: take held for %q: %w", name, err)
+	}
+	defer rows.Close()
+	cutoff := encodeTime(now)
+	var ids []int64
+	for rows.Next() {
+		var id, expires int64
+		if err := rows.Scan(&id, &expires); err != nil {
+			return nil, fmt.Errorf("sqlite: take held for %q: %w", name, err)
+		}
+		if expires > cutoff {
+			ids = append(ids, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: take held for %q: %w", name, err)
+	}
+	// RETURNING promises no order.
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// MarkRead marks the agent's unread deliveries with the given sequence
+// numbers read. Others (unknown, already read or acked) stay as they are.
+func (t *tx) MarkRead(ctx context.Context, agentID int64, seqs []int64, at time.Time) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	_, err := t.q.ExecContext(ctx, `UPDATE deliveries SET state = 'read', read_at = ?
+		WHERE agent_id = ? AND seq IN (SELECT value FROM json_each(?)) AND state = 'unread'`,
+		encodeTime(at), agentID, int64List(seqs))
+	if err != nil {
+		return fmt.Errorf("sqlite: mark read for agent %d: %w", agentID, err)
+	}
+	return nil
+}
+
+// Ack marks the agent's delivery of a message acked. An ack implies a
+// read, so an unread delivery gets its read time too.
+func (t *tx) Ack(ctx context.Context, agentID, messageID int64, at time.Time) error {
+	ts := encodeTime(at)
+	res, err := t.q.ExecContext(ctx, `UPDATE deliveries SET state = 'acked', acked_at = ?,
+		read_at = CASE WHEN read_at = 0 THEN ? ELSE read_at END
+		WHERE message_id = ? AND agent_id = ?`, ts, ts, messageID, agentID)
+	if err != nil {
+		return fmt.Errorf("sqlite: ack message %d for agent %d: %w", messageID, agentID, err)
+	}
+	return mustAffect(res, hub.Errorf(hub.CodeNotFound, "message %d was not delivered to agent %d", messageID, agentID))
+}

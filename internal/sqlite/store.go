@@ -1,0 +1,357 @@
+// Package sqlite implements hub.Store on one SQLite database file, through
+// the pure-Go driver modernc.org/sqlite so that the parley binary stays
+// static.
+//
+// Writes go through a single writer goroutine that owns the only write
+// connection and commits concurrent Updates together (group commit): one
+// fsync makes a whole batch durable, which is what lets one hub take tens
+// of thousands of sends per second. Reads run on a separate pool of
+// read-only connections, each View in its own read transaction, so
+// readers never wait for the writer (WAL mode).
+//
+// The schema lives in numbered, embedded migrations (migrations/*.sql).
+// The Reader and Tx implementations are the plain structs reader and tx;
+// other files of this package add methods to them as the hub's
+// interfaces grow.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/parley-dev/parley/internal/hub"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+var _ hub.Store = (*Store)(nil)
+
+// Defaults for Options.
+const (
+	DefaultMaxBatch    = 256
+	DefaultReadConns   = 4
+	DefaultSynchronous = "FULL"
+	// DefaultBusyTimeoutMS bounds how long a connection waits for a lock
+	// another process holds, such as a hub that is still shutting down.
+	DefaultBusyTimeoutMS = 5000
+)
+
+// ErrClosed is returned by View and Update once the store is closed. It
+// matches hub.ErrUnavailable.
+var ErrClosed = &hub.Error{Code: hub.CodeUnavailable, Message: "store is closed"}
+
+// Options configure a Store. Zero fields take the Default values.
+type Options struct {
+	// Path is the database file. It and its -wal and -shm files are
+	// created readable by the owner only.
+	Path string
+	// Synchronous is "FULL" (the default: a commit survives power loss)
+	// or "NORMAL" (a commit survives a crash of the process, and may be
+	// lost on power loss, for fewer fsyncs).
+	Synchronous string
+	// OnCommit, when set, receives the events of every committed batch in
+	// ID order, on the writer goroutine, before the Updates of the batch
+	// return. It must not block for long and must not call Update.
+	OnCommit func([]hub.Event)
+	// MaxBatch is the most Updates committed in one transaction.
+	MaxBatch int
+	// ReadConns is the number of read connections.
+	ReadConns int
+	// Logger receives the store's logs.
+	Logger *slog.Logger
+}
+
+// Validate reports the first invalid field.
+func (o Options) Validate() error {
+	if o.Path == "" {
+		return errors.New("sqlite: Path is empty")
+	}
+	switch strings.ToUpper(o.Synchronous) {
+	case "", "FULL", "NORMAL":
+	default:
+		return fmt.Errorf("sqlite: Synchronous %q: must be FULL or NORMAL", o.Synchronous)
+	}
+	if o.MaxBatch < 0 {
+		return fmt.Errorf("sqlite: MaxBatch %d: must not be negative", o.MaxBatch)
+	}
+	if o.ReadConns < 0 {
+		return fmt.Errorf("sqlite: ReadConns %d: must not be negative", o.ReadConns)
+	}
+	return nil
+}
+
+func (o *Options) setDefaults() {
+	o.Synchronous = strings.ToUpper(o.Synchronous)
+	if o.Synchronous == "" {
+		o.Synchronous = DefaultSynchronous
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.ReadConns == 0 {
+		o.ReadConns = DefaultReadConns
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Store is a hub.Store on SQLite. It is safe for concurrent use. Its zero
+// value is not usable; call Open.
+type Store struct {
+	opts Options
+	log  *slog.Logger
+
+	wdb   *sql.DB // holds the one write connection
+	wconn *sql.Conn
+
+	// Owned by the writer goroutine (and by Open before it starts).
+	wq     *connQuerier
+	batch  batchState
+	agents *agentCache
+	// ftsIndexed is the highest message ID in the search index.
+	ftsIndexed int64
+
+	rdb *sql.DB
+	// readers holds the read connections not in use by a View. A View
+	// takes one for its whole transaction, so each connection's prepared
+	// statements are used by one goroutine at a time.
+	readers chan *connQuerier
+
+	// mu guards closing against Updates that are enqueueing: Update holds
+	// it shared while it sends on reqs, Close exclusively while it closes
+	// reqs, so no send ever hits a closed channel.
+	mu      sync.RWMutex
+	closing bool
+	reqs    chan *request
+	done    chan struct{} // closed when the writer goroutine has ended
+
+	// viewMu is held shared by every View for its whole run and
+	// exclusively by Close while it closes the connections. Close takes
+	// mu and viewMu one after the other, never both.
+	viewMu    sync.RWMutex
+	closed    atomic.Bool // set once Close has started
+	closeOnce sync.Once
+	closeErr  error
+
+	batches atomic.Int64
+	updates atomic.Int64
+}
+
+// Stats counts the work of the writer since Open.
+type Stats struct {
+	// Batches is the number of transactions the writer committed or tried.
+	Batches int64
+	// Updates is the number of Update functions it ran.
+	Updates int64
+}
+
+// Stats returns counts of the writer's work; Updates/Batches is the mean
+// batch size, which shows how well group commit is working.
+func (s *Store) Stats() Stats {
+	return Stats{Batches: s.batches.Load(), Updates: s.updates.Load()}
+}
+
+// Open opens the database at opts.Path, creating it if needed, applies
+// pending migrations and starts the writer. The caller must Close it.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.setDefaults()
+	path, err := filepath.Abs(opts.Path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s := &Store{
+		opts:    opts,
+		log:     opts.Logger,
+		reqs:    make(chan *request, 4*opts.MaxBatch),
+		done:    make(chan struct{}),
+		readers: make(chan *connQuerier, opts.ReadConns),
+		agents:  newAgentCache(),
+	}
+	if err := s.openConns(ctx, path); err != nil {
+		s.closeConns()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// SQLite creates -wal and -shm with the mode of the database file,
+	// but tighten them in case they predate us.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.closeConns()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+	}
+	go s.run()
+	return s, nil
+}
+
+// createPrivate creates the database file with mode 0600 unless it
+// exists, and makes sure its mode is 0600 either way: the umask may leave
+// it wider, and an existing file may have been created by other means.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600)
+}
+
+// dsn returns the driver's data source name for path with the given
+// pragmas. The path goes in a file: URI, escaped, so that no character of
+// it is taken for a parameter.
+func dsn(path string, pragmas ...string) string {
+	q := url.Values{}
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	if !strings.HasPrefix(u.Path, "/") {
+		u.Path = "/" + u.Path // Windows: file:///C:/...
+	}
+	return u.String()
+}
+
+func (s *Store) openConns(ctx context.Context, path string) error {
+	common := []string{
+		fmt.Sprintf("busy_timeout(%d)", DefaultBusyTimeoutMS),
+		"journal_mode(WAL)",
+		"synchronous(" + s.opts.Synchronous + ")",
+		"foreign_keys(1)",
+		// After a checkpoint, truncate a WAL that a burst grew past 64 MiB
+		// rather than keep the disk space forever.
+		"journal_size_limit(67108864)",
+	}
+
+	var err error
+	// The writer touches the right edge of every index and the pages of
+	// many inboxes in each batch; a cache larger than the 2 MiB default
+	// saves reads of those pages from the OS on every commit. temp_store
+	// MEMORY keeps the savepoint journal of each Update in memory: on
+	// disk it costs a write system call per page each Update changes.
+	if s.wdb, err = sql.Open("sqlite", dsn(path, append(common, "cache_size(-32768)", "temp_store(MEMORY)")...)); err != nil {
+		return err
+	}
+	// One connection, held for the life of the store: every write, the
+	// migrations included, runs on it, so prepared statements stay valid
+	// and no two writers ever contend for SQLite's write lock.
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	if s.wconn, err = s.wdb.Conn(ctx); err != nil {
+		return err
+	}
+	if err := migrate(ctx, s.wconn, migrationFiles); err != nil {
+		return err
+	}
+	s.wq = newConnQuerier(s.wconn, true)
+	// Every commit indexes its messages, so all stored ones are indexed.
+	if err := s.wconn.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM messages`).Scan(&s.ftsIndexed); err != nil {
+		return err
+	}
+
+	if s.rdb, err = sql.Open("sqlite", dsn(path, append(common, "cache_size(-8192)", "query_only(1)")...)); err != nil {
+		return err
+	}
+	s.rdb.SetMaxOpenConns(s.opts.ReadConns)
+	s.rdb.SetMaxIdleConns(s.opts.ReadConns)
+	s.rdb.SetConnMaxLifetime(0)
+	s.rdb.SetConnMaxIdleTime(0)
+	for range s.opts.ReadConns {
+		c, err := s.rdb.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		s.readers <- newConnQuerier(c, false)
+	}
+	return nil
+}
+
+// closeConns closes the read pool first, then the write connection: the
+// last connection to close checkpoints the WAL and removes -wal and -shm.
+func (s *Store) closeConns() error {
+	var errs []error
+	for range len(s.readers) {
+		rq := <-s.readers
+		rq.close()
+		errs = append(errs, rq.conn.Close())
+	}
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	if s.wq != nil {
+		s.wq.close()
+	}
+	if s.wconn != nil {
+		errs = append(errs, s.wconn.Close())
+	}
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Close waits for queued Updates to commit, stops the writer and closes
+// the database. It is safe to call more than once; later calls return the
+// first call's result. View and Update fail with ErrClosed afterwards.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.mu.Lock()
+		s.closing = true
+		close(s.reqs)
+		s.mu.Unlock()
+		<-s.done
+		// Wait for the Views in flight; later ones see closed.
+		s.viewMu.Lock()
+		defer s.viewMu.Unlock()
+		if err := s.closeConns(); err != nil {
+			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// View runs fn in a read transaction: everything fn reads comes from one
+// snapshot of the database. fn must not keep the Reader after it returns.
+func (s *Store) View(ctx context.Context, fn func(hub.Reader) error) error {
+	s.viewMu.RLock()
+	defer s.viewMu.RUnlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	var q *connQuerier
+	select {
+	case q = <-s.readers:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { s.readers <- q }()
+	if err := q.control("BEGIN"); err != nil {
+		return fmt.Errorf("sqlite: begin read: %w", err)
+	}
+	// Deferred so that a panicking fn still ends the transaction; a read
+	// transaction has nothing to commit.
+	defer func() {
+		if err := q.control("ROLLBACK"); err != nil {
+			s.log.Error("end read transaction", "err", err)
+		}
+	}()
+	return fn(&reader{q: q})
+}

@@ -1,0 +1,296 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+
+	"github.com/parley-dev/parley/internal/hub"
+)
+
+// States of a request. The writer and a caller whose context ends race to
+// move a request out of queued; the winner decides whether it runs.
+const (
+	queued int32 = iota
+	taken
+	cancelled
+)
+
+// request is one Update waiting for the writer.
+type request struct {
+	fn    func(hub.Tx) error
+	state atomic.Int32
+	// done receives the outcome; buffered so the writer never waits on
+	// a caller.
+	done chan error
+
+	// Set by the writer while the batch runs.
+	err    error
+	events []hub.Event
+}
+
+// Update runs fn in a write transaction and returns once it is durable
+// or has failed. fn runs on the writer goroutine, possibly in one
+// transaction with other Updates; when it returns an error or panics,
+// its changes are undone and the others' are not. fn must not keep the
+// Tx after it returns, use it from another goroutine, or call Update.
+//
+// If ctx ends before the writer takes fn, Update returns ctx.Err() and fn
+// never runs. Once fn is taken, Update waits for the commit, so its
+// result always says what happened. Statements fn runs are not
+// interrupted by ctx: an interrupted write would roll back the whole
+// batch, everyone else's work included.
+func (s *Store) Update(ctx context.Context, fn func(hub.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &request{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closing {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.reqs <- r:
+		s.mu.RUnlock()
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(queued, cancelled) {
+			return ctx.Err()
+		}
+		return <-r.done
+	}
+}
+
+// run is the writer goroutine: it takes whatever is queued and commits
+// it as one batch, until Close closes the queue and it is drained.
+func (s *Store) run() {
+	defer close(s.done)
+	batch := make([]*request, 0, s.opts.MaxBatch)
+	for {
+		if len(batch) == 0 {
+			r, ok := <-s.reqs
+			if !ok {
+				return
+			}
+			if !r.state.CompareAndSwap(queued, taken) {
+				continue
+			}
+			batch = append(batch, r)
+		}
+		batch = s.fill(batch)
+		rest := s.commit(batch)
+		// Keep the requests a failed batch did not run, at the front.
+		n := copy(batch, rest)
+		clear(batch[n:])
+		batch = batch[:n]
+	}
+}
+
+// fill adds queued requests to batch, without waiting, up to MaxBatch.
+func (s *Store) fill(batch []*request) []*request {
+	for len(batch) < s.opts.MaxBatch {
+		select {
+		case r, ok := <-s.reqs:
+			if !ok {
+				return batch
+			}
+			if r.state.CompareAndSwap(queued, taken) {
+				batch = append(batch, r)
+			}
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs the batch in one transaction and reports every outcome. It
+// returns the requests it did not get to run because the transaction
+// broke under them; the caller runs them in the next batch.
+//
+// Each function runs inside a savepoint, so an error or panic undoes only
+// its own changes. A batch of one needs no savepoint: the transaction
+// itself is rolled back.
+func (s *Store) commit(batch []*request) (rest []*request) {
+	s.batches.Add(1)
+	s.batch = batchState{}
+	q := s.wq
+	if err := q.control("BEGIN IMMEDIATE"); err != nil {
+		s.fail(batch, fmt.Errorf("sqlite: begin: %w", err))
+		return nil
+	}
+	if len(batch) == 1 {
+		r := batch[0]
+		s.updates.Add(1)
+		if r.err = s.runFn(r); r.err != nil {
+			s.agents.clear()
+			if err := q.control("ROLLBACK"); err != nil {
+				s.log.Error("rollback", "err", err)
+			}
+			s.finish(batch)
+			return nil
+		}
+		s.commitRan(batch)
+		return nil
+	}
+	for i, r := range batch {
+		if err := q.control("SAVEPOINT u"); err != nil {
+			return s.abort(batch, i, err)
+		}
+		s.updates.Add(1)
+		if r.err = s.runFn(r); r.err != nil {
+			r.events = nil
+			s.agents.clear()
+			if err := q.control("ROLLBACK TO u"); err != nil {
+				return s.abort(batch, i+1, err)
+			}
+		}
+		if err := q.control("RELEASE u"); err != nil {
+			return s.abort(batch, i+1, err)
+		}
+	}
+	s.commitRan(batch)
+	return nil
+}
+
+// commitRan indexes the batch's new messages and commits the transaction
+// in which batch has run, then publishes its events and wakes its
+// callers.
+func (s *Store) commitRan(batch []*request) {
+	indexed, err := s.indexMessages()
+	if err == nil {
+		err = s.wq.control("COMMIT")
+	}
+	if err != nil {
+		s.rollback()
+		s.agents.clear()
+		err = fmt.Errorf("sqlite: commit: %w", err)
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+		s.finish(batch)
+		return
+	}
+	s.ftsIndexed = indexed
+	var events []hub.Event
+	for _, r := range batch {
+		if r.err == nil {
+			events = append(events, r.events...)
+		}
+	}
+	if len(events) > 0 && s.opts.OnCommit != nil {
+		s.publish(events)
+	}
+	s.finish(batch)
+}
+
+// indexMessages adds the messages inserted by the batch to the search
+// index, in the batch's transaction, and returns the new high-water mark
+// of indexed IDs; the caller keeps it once the COMMIT succeeds.
+//
+// Doing this once per batch, outside the savepoints, is much cheaper than
+// an insert trigger: FTS5 flushes its pending index to disk at every
+// savepoint once it has been written in a transaction. Message IDs only
+// grow, so "above the mark" is exactly the new messages; those of Updates
+// that failed were rolled back and are not there to index.
+func (s *Store) indexMessages() (int64, error) {
+	if !s.batch.messages {
+		return s.ftsIndexed, nil
+	}
+	ctx := context.Background()
+	if _, err := s.wq.ExecContext(ctx, `INSERT INTO messages_fts (rowid, subject, body)
+		SELECT id, subject, body FROM messages WHERE id > ?`, s.ftsIndexed); err != nil {
+		return 0, fmt.Errorf("index messages: %w", err)
+	}
+	var last int64
+	if err := s.wq.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM messages`).Scan(&last); err != nil {
+		return 0, fmt.Errorf("index messages: %w", err)
+	}
+	return max(last, s.ftsIndexed), nil
+}
+
+// batchState is what the Updates of one batch share. The writer owns it.
+type batchState struct {
+	// messages is set once an Update of the batch inserts a message.
+	messages bool
+}
+
+// abort ends a transaction that SQLite has already rolled back under us
+// (a full disk, an I/O error): a savepoint statement failed. The first
+// ran requests are lost and fail; the others have not run and are
+// returned to run again.
+func (s *Store) abort(batch []*request, ran int, cause error) []*request {
+	s.log.Error("batch aborted", "err", cause, "ran", ran, "size", len(batch))
+	s.rollback()
+	s.agents.clear()
+	if ran == 0 {
+		// Nothing ran, so the same failure could recur forever: give up
+		// on the first request to guarantee progress.
+		ran = 1
+	}
+	err := fmt.Errorf("sqlite: transaction aborted: %w", cause)
+	for _, r := range batch[:ran] {
+		if r.err == nil {
+			r.err = err
+		}
+	}
+	s.finish(batch[:ran])
+	return batch[ran:]
+}
+
+// rollback ends the open transaction, if SQLite has not already.
+func (s *Store) rollback() {
+	_ = s.wq.control("ROLLBACK") // fails when no transaction is open: fine
+}
+
+// runFn runs r's function on a fresh Tx, turning a panic into an error.
+func (s *Store) runFn(r *request) (err error) {
+	t := &tx{reader: reader{q: s.wq}, batch: &s.batch, agents: s.agents}
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("update panicked", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("sqlite: update panicked: %v", p)
+		}
+		if err == nil {
+			r.events = t.events
+		}
+	}()
+	return r.fn(t)
+}
+
+// publish hands committed events to OnCommit. A panic there must not kill
+// the writer, or every later Update would hang.
+func (s *Store) publish(events []hub.Event) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("OnCommit panicked", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	s.opts.OnCommit(events)
+}
+
+// fail reports err to every request of batch.
+func (s *Store) fail(batch []*request, err error) {
+	for _, r := range batch {
+		r.err = err
+	}
+	s.finish(batch)
+}
+
+// finish wakes the callers of batch with their outcomes.
+func (s *Store) finish(batch []*request) {
+	for _, r := range batch {
+		r.done <- r.err
+		r.events = nil
+	}
+}
