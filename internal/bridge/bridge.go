@@ -407,9 +407,9 @@ func (b *Bridge) goodbye() {
 		h.Service().Disconnect(context.Background(), id.name)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	disconnect(ctx, b.httpClient, b.cfg.URL, id)
+	b.disconnect(ctx, id)
 }
 
 func pidOf() int { return os.Getpid() }

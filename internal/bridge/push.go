@@ -385,19 +385,35 @@ func signalContent(s hub.Signal) string {
 	return text + ". You asked to be told when it was."
 }
 
-// disconnect tells the hub that the agent's session ended, so it goes
-// offline at once rather than when its presence times out.
-func disconnect(ctx context.Context, hc *http.Client, baseURL string, id identity) {
+// disconnect tells the hub that the agent's session ended, so that it
+// goes offline at once rather than when its presence times out. The hub
+// may still be closing the agent's event stream, which would count as a
+// last sign of life, so it asks again until the agent shows offline.
+func (b *Bridge) disconnect(ctx context.Context, id identity) {
 	if id.token == "" {
 		return
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/peers/"+id.name+"/disconnect", nil)
-	if err != nil {
-		return
-	}
-	req.Header.Set("Authorization", "Bearer "+id.token)
-	resp, err := hc.Do(req)
-	if err == nil {
+	for ctx.Err() == nil {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.cfg.URL+"/peers/"+id.name+"/disconnect", nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+id.token)
+		resp, err := b.httpClient.Do(req)
+		if err != nil {
+			return
+		}
 		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return // a hub without the route: presence times out instead
+		}
+		p, err := b.base.Peer(ctx, id.name)
+		if err != nil || !p.Online {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

@@ -81,7 +81,7 @@ func (r *reader) Inbox(ctx context.Context, q hub.InboxQuery) ([]hub.Inbound, er
 	query := `SELECT ` + inboundColumns + ` FROM deliveries d JOIN messages m ON m.id = d.message_id
 		WHERE d.agent_id = ? AND d.seq > ? ORDER BY d.seq LIMIT ?`
 	if q.UnreadOnly {
-		query = `SELECT ` + inboundColumns + ` FROM deliveries d JOIN messages m ON m.id = d.message_id
+		query = `SELECT ` + inboundColumns + ` FROM deliveries d INDEXED BY deliveries_unread JOIN messages m ON m.id = d.message_id
 		WHERE d.agent_id = ? AND d.seq > ? AND d.state = 'unread' ORDER BY d.seq LIMIT ?`
 	}
 	rows, err := r.q.QueryContext(ctx, query, q.AgentID, q.After, sqlLimit(q.Limit))

@@ -201,7 +201,7 @@ window.done = fetch(`+js(target)+`, {method: 'POST', mode: 'no-cors', credential
 		t.Fatalf("fetch: %s", v)
 	}
 	do(t, ctx2, chromedp.Evaluate[chromedp.Void](`document.getElementById('f').submit()`))
-	waitFor(t, ctx2, "the form post's answer", `location.href.startsWith(`+js(target)+`)`)
+	waitFor(t, ctx2, "the form post's answer", `location.href.startsWith(`+js(target)+`) && document.body && document.body.innerText.length > 0`)
 	body := eval[string](t, ctx2, `document.body.innerText`)
 	if !contains(body, "forbidden") {
 		t.Fatalf("cross-site form post answered %q, want a forbidden error", body)
@@ -318,4 +318,15 @@ func TestBrowserVoteDecidesProposal(t *testing.T) {
 		t.Fatalf("proposal after the page's vote: %+v, want decided approve with the human's vote", got)
 	}
 	sameLoad(t, ctx)
+}
+
+func TestBrowserOpenHubNeedsNoLogin(t *testing.T) {
+	h := startHub(t, true)
+	register(t, h, "alice", "backend")
+	ctx := browser(t, 1280, 800)
+	do(t, ctx, chromedp.Navigate(h.URL()+"/dashboard/"))
+	waitFor(t, ctx, "the dashboard without login", `location.pathname === '/dashboard/' && document.getElementById('conn').dataset.state === 'live' && !!document.querySelector('[data-agent="alice"]')`)
+	if eval[bool](t, ctx, `!!document.querySelector('form.logout')`) {
+		t.Error("an open hub's dashboard offers to log out")
+	}
 }
