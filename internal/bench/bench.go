@@ -118,6 +118,9 @@ type Options struct {
 	// Count bounds each scenario's operations; 0 takes a per-scenario
 	// default, large enough that Duration usually ends the run first.
 	Count int64
+	// Runs repeats the whole run (scenarios, then baselines) this many
+	// times; the report holds the median of each number (1 by default).
+	Runs int
 	// Senders and Receivers of the send scenario.
 	Senders   int
 	Receivers int
@@ -178,7 +181,7 @@ func (o Options) Validate() error {
 		name string
 		v    int64
 	}{
-		{"Duration", int64(o.Duration)}, {"Count", o.Count}, {"Senders", int64(o.Senders)},
+		{"Duration", int64(o.Duration)}, {"Count", o.Count}, {"Runs", int64(o.Runs)}, {"Senders", int64(o.Senders)},
 		{"Receivers", int64(o.Receivers)}, {"Fanout", int64(o.Fanout)}, {"Waiters", int64(o.Waiters)},
 		{"Agents", int64(o.Agents)}, {"Body", int64(o.Body)},
 	} {
@@ -204,6 +207,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Duration == 0 {
 		o.Duration = DefaultDuration
+	}
+	if o.Runs == 0 {
+		o.Runs = 1
 	}
 	if o.Senders == 0 {
 		o.Senders = DefaultSenders
@@ -257,7 +263,10 @@ type Report struct {
 	Sync string `json:"sync,omitempty"`
 	// Options are the knobs in force.
 	Options ReportOptions `json:"options"`
-	Results []Result      `json:"results"`
+	// Results are the medians over Runs of each number.
+	Results []Result `json:"results"`
+	// Runs holds each run's results when there was more than one.
+	Runs [][]Result `json:"runs,omitempty"`
 	// Checks compare results with Parley's performance targets.
 	Checks []Check `json:"checks"`
 	// Skipped names scenarios that could not run here, with why.
@@ -268,6 +277,7 @@ type Report struct {
 type ReportOptions struct {
 	Duration  string `json:"duration"`
 	Count     int64  `json:"count,omitempty"`
+	Runs      int    `json:"runs"`
 	Senders   int    `json:"senders"`
 	Receivers int    `json:"receivers"`
 	Fanout    int    `json:"fanout"`
@@ -342,7 +352,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		Started: time.Now().UTC(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
 		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Sync: opts.Sync,
 		Options: ReportOptions{
-			Duration: opts.Duration.String(), Count: opts.Count, Senders: opts.Senders,
+			Duration: opts.Duration.String(), Count: opts.Count, Runs: opts.Runs, Senders: opts.Senders,
 			Receivers: opts.Receivers, Fanout: opts.Fanout, Waiters: opts.Waiters,
 			Agents: opts.Agents, Body: opts.Body, Preload: opts.Preload,
 		},
@@ -356,24 +366,61 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	prog := newProgress(opts.Progress)
 	defer prog.clear()
 
-	tg, err := startTarget(ctx, &opts, opts.Sync, opts.Spawn)
+	var runs [][]Result
+	var runErr error
+	for i := range opts.Runs {
+		if ctx.Err() != nil {
+			break
+		}
+		one := &Report{}
+		opts.Logger.Info("run", "n", i+1, "of", opts.Runs)
+		err := runOnce(ctx, &opts, scenarios, prog, one)
+		opts.CPUProfile = nil // a profile file holds one profile: the first run's
+		rep.Hub, rep.Skipped = one.Hub, appendNew(rep.Skipped, one.Skipped...)
+		if one.Hub != kindSelf && one.Hub != kindSpawn {
+			rep.Sync = ""
+		}
+		runs = append(runs, one.Results)
+		if err != nil {
+			runErr = err
+			break
+		}
+	}
+	if len(runs) == 0 || len(runs) == 1 && len(runs[0]) == 0 && runErr != nil {
+		return nil, runErr
+	}
+	rep.Results = medians(runs)
+	if len(runs) > 1 {
+		rep.Runs = runs
+	}
+	rep.Checks = checks(rep, &opts)
+	if runErr == nil {
+		runErr = ctx.Err()
+	}
+	return rep, runErr
+}
+
+// runOnce runs the scenarios against the hub, then the baselines, and
+// adds their results to rep.
+func runOnce(ctx context.Context, opts *Options, scenarios []string, prog *progress, rep *Report) error {
+	tg, err := startTarget(ctx, opts, opts.Sync, opts.Spawn)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rep.Hub = tg.kind
 	if tg.kind == kindRemote {
 		rep.Hub = tg.url
-		rep.Sync = ""
 	}
-	r := newRunner(&opts, tg, "hub", prog, rep)
-	if opts.CPUProfile != nil && tg.kind == kindSelf {
+	r := newRunner(opts, tg, hubLabel, prog, rep)
+	profiling := opts.CPUProfile != nil && tg.kind == kindSelf
+	if profiling {
 		if err := pprof.StartCPUProfile(opts.CPUProfile); err != nil {
 			tg.close()
-			return nil, fmt.Errorf("bench: cpu profile: %w", err)
+			return fmt.Errorf("bench: cpu profile: %w", err)
 		}
 	}
 	runErr := r.runAll(ctx, scenarios)
-	if opts.CPUProfile != nil && tg.kind == kindSelf {
+	if profiling {
 		pprof.StopCPUProfile()
 	}
 	if err := r.cleanup(); err != nil && runErr == nil {
@@ -382,21 +429,26 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := tg.close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("bench: stop hub: %w", err)
 	}
-
 	for _, b := range orderLike(Baselines, opts.Baselines) {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := runBaseline(ctx, &opts, b, scenarios, prog, rep); err != nil {
+		if err := runBaseline(ctx, opts, b, scenarios, prog, rep); err != nil {
 			rep.Skipped = append(rep.Skipped, fmt.Sprintf("baseline %s: %v", b, err))
 			opts.Logger.Warn("baseline failed", "baseline", b, "err", err)
 		}
 	}
-	rep.Checks = checks(rep, &opts)
-	if runErr == nil {
-		runErr = ctx.Err()
+	return runErr
+}
+
+// appendNew appends the members of add that list does not hold yet.
+func appendNew(list []string, add ...string) []string {
+	for _, a := range add {
+		if !slices.Contains(list, a) {
+			list = append(list, a)
+		}
 	}
-	return rep, runErr
+	return list
 }
 
 // orderLike returns the members of chosen in the order of all.

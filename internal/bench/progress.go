@@ -24,15 +24,15 @@ func newProgress(w io.Writer) *progress { return &progress{w: w} }
 
 // phase is one step being measured.
 type phase struct {
-	p     *progress
-	name  string
-	total int64
-	limit time.Duration
-	start time.Time
-	n     atomic.Int64
-	stop  chan struct{}
+	p        *progress
+	name     string
+	total    int64
+	limit    time.Duration
+	start    time.Time
+	n        atomic.Int64
+	stop     chan struct{}
 	finished chan struct{}
-	once  sync.Once
+	once     sync.Once
 }
 
 // start begins a phase of total operations (0 when unknown) bounded by

@@ -25,6 +25,7 @@ type benchFlags struct {
 	baselines  []string
 	duration   time.Duration
 	count      int64
+	runs       int
 	senders    int
 	receivers  int
 	fanout     int
@@ -87,6 +88,7 @@ comes first. A progress line is drawn on stderr when it is a terminal;
 	fl.StringSliceVar(&f.baselines, "baseline", nil, "baseline to measure, repeatable: "+strings.Join(bench.Baselines, ", ")+", or all")
 	fl.DurationVar(&f.duration, "duration", bench.DefaultDuration, "longest measured phase of each scenario")
 	fl.Int64Var(&f.count, "count", 0, "most operations of each scenario (default: a per-scenario bound)")
+	fl.IntVar(&f.runs, "runs", 1, "repeat the whole run (scenarios, then baselines) and report the median of each number")
 	fl.IntVar(&f.senders, "senders", bench.DefaultSenders, "sending agents of the send scenario, and clients of http-echo")
 	fl.IntVar(&f.receivers, "receivers", bench.DefaultReceivers, "receiving agents of the send scenario")
 	fl.IntVar(&f.fanout, "fanout", bench.DefaultFanout, "agents one broadcast reaches")
@@ -120,12 +122,12 @@ func runBench(cmd *cobra.Command, f benchFlags) error {
 	}
 	opts := bench.Options{
 		Spawn: f.spawn, Sync: f.sync, Scenarios: f.scenarios, Baselines: baselines,
-		Duration: f.duration, Count: f.count, Senders: f.senders, Receivers: f.receivers,
+		Duration: f.duration, Count: f.count, Runs: f.runs, Senders: f.senders, Receivers: f.receivers,
 		Fanout: f.fanout, Waiters: f.waiters, Agents: f.agents, Body: f.body, Preload: preload,
 		Exe: exe,
 	}
-	if (f.duration <= 0) || f.count < 0 {
-		return errors.New("--duration must be positive and --count not negative")
+	if f.duration <= 0 || f.count < 0 || f.runs < 1 {
+		return errors.New("--duration must be positive, --count not negative and --runs at least 1")
 	}
 	ctx := cmd.Context()
 	if !f.self && !f.spawn {

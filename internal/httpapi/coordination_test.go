@@ -158,6 +158,8 @@ func TestSeedCurlExamples(t *testing.T) {
 	}
 }
 
+// TestCommandResultWaitOverHTTP has a sender wait for the result of a role
+// command that one agent claims and fails.
 func TestCommandResultWaitOverHTTP(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	var cmd hub.Command
@@ -199,6 +201,8 @@ func TestCommandResultWaitOverHTTP(t *testing.T) {
 	}
 }
 
+// TestLeasesAndStateOverHTTP covers lease conflicts and guard checks, and
+// concurrent compare-and-swaps over HTTP.
 func TestLeasesAndStateOverHTTP(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	var l hub.Lease
@@ -272,6 +276,8 @@ func TestLeasesAndStateOverHTTP(t *testing.T) {
 	}
 }
 
+// TestProposalsOverHTTP votes a unanimous proposal to rejection while the
+// proposer waits for the decision.
 func TestProposalsOverHTTP(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	var p hub.Proposal
@@ -303,6 +309,7 @@ func TestProposalsOverHTTP(t *testing.T) {
 	}
 }
 
+// TestChannelWaitOverHTTP wakes a channel waiter with a text post.
 func TestChannelWaitOverHTTP(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	done := make(chan response, 1)

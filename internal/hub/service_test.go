@@ -467,7 +467,7 @@ func TestRoleAddressing(t *testing.T) {
 
 func TestConcurrentSendsAllDurable(t *testing.T) {
 	e := newEnv(t, hub.Options{})
-	bob := e.register("bob", "")
+	e.register("bob", "")
 	const senders, each = 8, 25
 	var wg sync.WaitGroup
 	for i := range senders {
@@ -485,7 +485,7 @@ func TestConcurrentSendsAllDurable(t *testing.T) {
 	}
 	wg.Wait()
 	e.restart()
-	bob = e.as("bob")
+	bob := e.as("bob")
 	total, last := 0, map[string]int{}
 	for {
 		page := e.read(bob, hub.ReadOptions{Limit: 100})

@@ -46,6 +46,7 @@ type RevisionConflictError struct {
 	Current int64
 }
 
+// Error says which revision the key is at.
 func (e *RevisionConflictError) Error() string {
 	if e.Current == 0 {
 		return fmt.Sprintf("key %q is not set (expected revision %d)", e.Key, e.Expected)

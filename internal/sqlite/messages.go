@@ -75,8 +75,9 @@ func sqlLimit(n int) int {
 }
 
 // Inbox returns deliveries of one agent in sequence order. An unread-only
-// query names the state literally so that SQLite can use the partial
-// index of unread deliveries.
+// read goes through the partial index of unread deliveries, named so that
+// SQLite never walks an inbox's read history instead: without statistics
+// it prefers the primary key.
 func (r *reader) Inbox(ctx context.Context, q hub.InboxQuery) ([]hub.Inbound, error) {
 	query := `SELECT ` + inboundColumns + ` FROM deliveries d JOIN messages m ON m.id = d.message_id
 		WHERE d.agent_id = ? AND d.seq > ? ORDER BY d.seq LIMIT ?`
@@ -205,46 +206,14 @@ func (r *reader) MessageByKey(ctx context.Context, fromID int64, key string) (hu
 }
 
 // Messages returns messages newest first, as q selects: every filter set
-// in q applies. The query text depends only on which filters are set, so
-// it takes one of a few dozen shapes, each prepared once.
-//
-// Messages are indexed for search when their batch commits, so a search
-// inside an Update does not find messages inserted in the same batch.
+// in q applies. Messages are indexed for search when their batch commits,
+// so a search inside an Update does not find messages inserted in the
+// same batch.
 func (r *reader) Messages(ctx context.Context, q hub.HistoryQuery) ([]hub.Message, error) {
-	var where []string
-	var args []any
-	if q.Thread != "" {
-		where = append(where, `m.thread = ?`)
-		args = append(args, q.Thread)
+	query, args, ok := historyQuery(q)
+	if !ok {
+		return nil, nil
 	}
-	if q.SelfID != 0 || q.PeerID != 0 {
-		where = append(where, `(m.from_id = ? AND EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.agent_id = ?)
-			OR m.from_id = ? AND EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.agent_id = ?))`)
-		args = append(args, q.SelfID, q.PeerID, q.PeerID, q.SelfID)
-	}
-	if q.Search != "" {
-		match := ftsQuery(q.Search)
-		if match == "" {
-			return nil, nil // only spaces: no word to find
-		}
-		where = append(where, `m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)`)
-		args = append(args, match)
-	}
-	if q.ViewerID != 0 {
-		where = append(where, `(m.from_id = ? OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.agent_id = ?))`)
-		args = append(args, q.ViewerID, q.ViewerID)
-	}
-	if q.Before > 0 {
-		where = append(where, `m.id < ?`)
-		args = append(args, q.Before)
-	}
-	query := `SELECT ` + messageColumns + ` FROM messages m`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	query += ` ORDER BY m.id DESC LIMIT ?`
-	args = append(args, sqlLimit(q.Limit))
-
 	rows, err := r.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: messages: %w", err)
@@ -262,6 +231,87 @@ func (r *reader) Messages(ctx context.Context, q hub.HistoryQuery) ([]hub.Messag
 		return nil, fmt.Errorf("sqlite: messages: %w", err)
 	}
 	return out, nil
+}
+
+// historyQuery returns the SQL and arguments of q; ok is false when q
+// can match nothing (a search without a word). The text depends only on
+// which filters are set, so there are a few dozen shapes, each prepared
+// once.
+//
+// Each shape lets SQLite read newest first and stop at the limit, rather
+// than collect every match and sort it:
+//   - a search is driven by the FTS index, in descending rowid order;
+//   - a conversation takes the newest of each direction (messages from
+//     one agent delivered to the other) separately, each along the
+//     sender's index, and merges the two;
+//   - anything else reads messages by ID, or by the thread index.
+func historyQuery(q hub.HistoryQuery) (query string, args []any, ok bool) {
+	var match string
+	if q.Search != "" {
+		if match = ftsQuery(q.Search); match == "" {
+			return "", nil, false
+		}
+	}
+	// The filters every shape applies to m.
+	var where []string
+	var filterArgs []any
+	if q.Thread != "" {
+		where = append(where, `m.thread = ?`)
+		filterArgs = append(filterArgs, q.Thread)
+	}
+	if q.ViewerID != 0 {
+		where = append(where, `(m.from_id = ? OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.agent_id = ?))`)
+		filterArgs = append(filterArgs, q.ViewerID, q.ViewerID)
+	}
+	limit := sqlLimit(q.Limit)
+
+	if q.SelfID != 0 || q.PeerID != 0 {
+		branch := func(from, to int64) string {
+			w := []string{`m.from_id = ?`, `EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.agent_id = ?)`}
+			args = append(args, from, to)
+			w = append(w, where...)
+			args = append(args, filterArgs...)
+			if match != "" {
+				w = append(w, `m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)`)
+				args = append(args, match)
+			}
+			if q.Before > 0 {
+				w = append(w, `m.id < ?`)
+				args = append(args, q.Before)
+			}
+			args = append(args, limit)
+			return `SELECT id FROM (SELECT m.id FROM messages m WHERE ` + strings.Join(w, ` AND `) + ` ORDER BY m.id DESC LIMIT ?)`
+		}
+		mine := branch(q.SelfID, q.PeerID)
+		theirs := branch(q.PeerID, q.SelfID)
+		args = append(args, limit)
+		return `SELECT ` + messageColumns + ` FROM messages m WHERE m.id IN (` + mine + ` UNION ALL ` + theirs + `)
+			ORDER BY m.id DESC LIMIT ?`, args, true
+	}
+
+	if match != "" {
+		w := []string{`f.messages_fts MATCH ?`}
+		args = append(args, match)
+		if q.Before > 0 {
+			w = append(w, `f.rowid < ?`)
+			args = append(args, q.Before)
+		}
+		w = append(w, where...)
+		args = append(append(args, filterArgs...), limit)
+		return `SELECT ` + messageColumns + ` FROM messages_fts f JOIN messages m ON m.id = f.rowid
+			WHERE ` + strings.Join(w, ` AND `) + ` ORDER BY f.rowid DESC LIMIT ?`, args, true
+	}
+
+	args = filterArgs
+	if q.Before > 0 {
+		where = append(where, `m.id < ?`)
+		args = append(args, q.Before)
+	}
+	query = `SELECT ` + messageColumns + ` FROM messages m`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	return query + ` ORDER BY m.id DESC LIMIT ?`, append(args, limit), true
 }
 
 // ftsQuery turns plain words into an FTS5 query that matches messages

@@ -113,14 +113,34 @@ func TestBrowserEscapesAgentData(t *testing.T) {
 	goTo(t, ctx, "#/agents/evil")
 	waitFor(t, ctx, "the agent page", `document.querySelector('.facts') && document.querySelector('.facts').textContent.includes(`+js(script)+`)`)
 
-	// The markup stayed text: no element came from agent data, and
-	// nothing ran. (The CSP would stop inline code too; this checks the
-	// page never builds markup from data.)
-	if n := eval[int](t, ctx, `document.querySelectorAll('img[src="x"], script:not([src]), [onerror]').length`); n != 0 {
-		t.Fatalf("%d elements were made from agent data", n)
+	noMarkup := func(where string) {
+		t.Helper()
+		// The markup stayed text: no element came from agent data, and
+		// nothing ran. (The CSP would stop inline code too; this checks
+		// that the page never builds markup from data.)
+		if n := eval[int](t, ctx, `document.querySelectorAll('img[src="x"], img:not([src^="/dashboard/"]), script:not([src]), [onerror]').length`); n != 0 {
+			t.Fatalf("%s: %d elements were made from agent data", where, n)
+		}
+		if v := eval[string](t, ctx, `String(window.__xss)`); v != "undefined" {
+			t.Fatalf("%s: injected code ran: window.__xss = %s", where, v)
+		}
 	}
-	if v := eval[string](t, ctx, `String(window.__xss)`); v != "undefined" {
-		t.Fatalf("injected code ran: window.__xss = %s", v)
+	noMarkup("agents and messages")
+
+	// The same through commands, proposals, channels and signals.
+	evil.must("POST", "/commands/send", map[string]any{"target": "human", "action": "<img/src=x/onerror=window.__xss=1>", "params": map[string]any{"html": img}}, nil)
+	evil.must("POST", "/proposals", map[string]any{"question": script + " " + img, "voters": []string{"human"}}, nil)
+	evil.must("POST", "/channels/evil/send", map[string]any{"html": script}, nil)
+	evil.must("POST", "/signals/evil", map[string]any{"data": img}, nil)
+	for _, v := range []struct{ route, sel, text string }{
+		{"#/commands", ".cmd-list", "<img/src=x/onerror=window.__xss=1>"},
+		{"#/proposals", ".prop-list", script},
+		{"#/channels/evil", ".post-list", script},
+		{"#/signals", "#main table", img},
+	} {
+		goTo(t, ctx, v.route)
+		waitFor(t, ctx, v.route, `!!document.querySelector(`+js(v.sel)+`) && document.querySelector(`+js(v.sel)+`).textContent.includes(`+js(v.text)+`)`)
+		noMarkup(v.route)
 	}
 }
 

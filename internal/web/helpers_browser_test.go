@@ -118,11 +118,18 @@ type agent struct {
 // register registers an agent with the admin secret.
 func register(tb testing.TB, h *hubserver.Hub, name, role string, caps ...string) *agent {
 	tb.Helper()
+	return registerClient(tb, h, name, role, "test", caps...)
+}
+
+// registerClient registers an agent of a kind of client (claude-code,
+// gemini...).
+func registerClient(tb testing.TB, h *hubserver.Hub, name, role, client string, caps ...string) *agent {
+	tb.Helper()
 	var res struct {
 		Name  string `json:"name"`
 		Token string `json:"token"`
 	}
-	req := map[string]any{"name": name, "role": role, "capabilities": caps, "client": "test", "host": "ci"}
+	req := map[string]any{"name": name, "role": role, "capabilities": caps, "client": client, "host": "ci"}
 	if st := apiCall(tb, h, h.AdminSecret(), "POST", "/peers/connect", req, &res); st != http.StatusCreated {
 		tb.Fatalf("register %s: status %d", name, st)
 	}

@@ -68,6 +68,8 @@ func TestScreenshots(t *testing.T) {
 		}
 	}
 	extra("compose", "#/messages", `document.querySelectorAll('.thread-item').length >= 4`)
+	goTo(t, ctx, "#/messages")
+	waitFor(t, ctx, "the threads", `[...document.querySelectorAll('.thread-item a')].some(a => a.textContent.includes('API schema'))`)
 	do(t, ctx, chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('.thread-item a')].find(a => a.textContent.includes('API schema')).click()`))
 	shoot("messages", "", `document.querySelectorAll('.thread-msgs .msg').length >= 3`)
 	shoot("commands", "#/commands", `document.querySelectorAll('.cmd').length >= 4 && document.querySelector('.cmd .result')`)
@@ -130,12 +132,12 @@ func hold(t *testing.T, a *agent) {
 // commands in every state, proposals, channels, signals, leases and
 // shared state.
 func seed(t *testing.T, h *hubserver.Hub) {
-	docs := register(t, h, "docs-writer", "docs", "markdown")
+	docs := registerClient(t, h, "docs-writer", "docs", "windsurf", "markdown")
 	docs.setStatus("updating the API guide", "")
-	backend := register(t, h, "backend", "backend", "go", "postgres", "docker")
-	frontend := register(t, h, "frontend", "frontend", "typescript", "react")
-	reviewer := register(t, h, "reviewer", "reviewer", "code-review", "security")
-	linux := register(t, h, "linux-ci", "linux-client", "tcp", "e2e")
+	backend := registerClient(t, h, "backend", "backend", "claude-code", "go", "postgres", "docker")
+	frontend := registerClient(t, h, "frontend", "frontend", "gemini", "typescript", "react")
+	reviewer := registerClient(t, h, "reviewer", "reviewer", "codex", "code-review", "security")
+	linux := registerClient(t, h, "linux-ci", "linux-client", "cli", "tcp", "e2e")
 	human := &agent{tb: t, h: h, name: "human", token: h.AdminSecret()}
 	for _, a := range []*agent{backend, frontend, reviewer, linux, human} {
 		hold(t, a)

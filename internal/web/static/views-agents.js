@@ -31,11 +31,13 @@ function agentCard(p) {
         'div',
         { class: 'agent-id' },
         h('a', { class: 'agent-name', href: route('agents', p.name) }, p.name, me ? h('span', { class: 'you' }, ' (you)') : null),
-        h('div', { class: 'agent-meta' }, p.role ? h('span', { class: 'chip role' }, p.role) : h('span', { class: 'muted' }, 'no role'), p.client ? h('span', { class: 'muted' }, p.client) : null),
+        me
+          ? h('div', { class: 'agent-meta' }, h('span', { class: 'muted' }, 'you, at this dashboard'))
+          : h('div', { class: 'agent-meta' }, p.role ? h('span', { class: 'chip role' }, p.role) : h('span', { class: 'muted' }, 'no role'), p.client ? h('span', { class: 'muted' }, p.client) : null),
       ),
       presenceBadge(p),
     ),
-    h('p', { class: ['status-text', p.status ? null : 'muted'] }, p.status || (p.online ? 'No status set' : 'Offline')),
+    h('p', { class: ['status-text', p.status ? null : 'muted'] }, p.status || (me ? 'Messages and commands you send come from “' + p.name + '”.' : p.online ? 'No status set' : 'Offline')),
     p.capabilities && p.capabilities.length ? h('div', { class: 'caps' }, chips(p.capabilities, 'chip cap')) : null,
     h(
       'div',

@@ -100,7 +100,7 @@ export const channelsView = {
       const cs = Array.from(store.channels.values()).sort(byName);
       reconcile(list, cs, (c) => c.name, (c) => channelItem(c, c.name === name), {
         sig: (c) => JSON.stringify([c, c.name === name]),
-        empty: () => h('li', null, empty('No channels yet', 'A channel starts with its first post: post here, or have an agent post with its channel tool.')),
+        empty: () => h('li', null, empty('No channels yet', 'A channel starts with its first post: post here, or from a terminal with parley channel post results \'{"status":"pass"}\'.')),
       });
       if (!name) return;
       const sig = name;
@@ -201,7 +201,7 @@ export const signalsView = {
         const ss = Array.from(store.signals.values()).sort(byName);
         reconcile(body, ss, (s) => s.name, signalRow);
         table.hidden = ss.length === 0;
-        emptyBox.replaceChildren(ss.length ? '' : empty('No signals emitted', 'Emit one above, or have an agent signal that something is ready; agents waiting for it wake up at once.'));
+        emptyBox.replaceChildren(ss.length ? '' : empty('No signals emitted', 'Emit one above, or from a terminal with parley signal emit server_ready; agents waiting for it wake up at once.'));
       },
     };
   },
@@ -238,7 +238,7 @@ export const leasesView = {
         const ls = Array.from(store.leases.values()).sort((a, b) => Date.parse(a.expires_at) - Date.parse(b.expires_at));
         reconcile(body, ls, (l) => l.id, leaseRow);
         table.hidden = ls.length === 0;
-        emptyBox.replaceChildren(ls.length ? '' : empty('No files reserved', 'Agents reserve files before editing them, e.g. parley reserve "src/api/**" --ttl 30m; their leases appear here until released or expired.'));
+        emptyBox.replaceChildren(ls.length ? '' : empty('No files reserved', 'Agents reserve files before editing them, e.g. parley lease reserve "src/api/**" --ttl 30m; their leases appear here until released or expired.'));
       },
     };
   },
