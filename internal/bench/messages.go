@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptrace"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,7 @@ func (r *runner) send(ctx context.Context) error {
 	}
 	b := body(o.Body)
 	rx := r.receive(ctx, receivers, nil)
+	cpu := r.startCPU()
 	st := r.loop(ctx, "send", o.Senders, o.count(ScenarioSend), func(ctx context.Context, w int, i int64) error {
 		to := receivers[(int64(w)+i)%int64(len(receivers))].name
 		_, err := senders[w].c.Send(ctx, hub.SendRequest{To: []string{to}, Body: b})
@@ -52,6 +54,7 @@ func (r *runner) send(ctx context.Context) error {
 		"senders": float64(o.Senders), "receivers": float64(o.Receivers), "body_bytes": float64(o.Body),
 		"delivered": float64(delivered), "delivered_per_s": float64(delivered) / (st.elapsed + drain).Seconds(),
 	}
+	cpu.record(res.Metrics, st.ops)
 	if delivered < st.ops {
 		res.Note = joinNote(res.Note, fmt.Sprintf("%d of %d sent messages not received within %s", st.ops-delivered, st.ops, drainTimeout))
 	}
@@ -189,6 +192,7 @@ func (r *runner) wakeOnce(ctx context.Context, op string, sender, waiter *agent,
 		}
 	})
 	var sendH Histogram
+	cpu := r.startCPU()
 	st := r.loopTimed(ctx, op, 1, r.opts.count(ScenarioWake), func(ctx context.Context, _ int, _ int64) (time.Duration, error) {
 		if err := r.awaitParked(ctx, parked, subs0); err != nil {
 			return 0, err
@@ -214,6 +218,7 @@ func (r *runner) wakeOnce(ctx context.Context, op string, sender, waiter *agent,
 	res.Metrics = map[string]float64{
 		"send_p50_ms": ms(sendH.Quantile(0.5)), "send_p99_ms": ms(sendH.Quantile(0.99)),
 	}
+	cpu.record(res.Metrics, st.ops)
 	if since {
 		res.Note = joinNote(res.Note, "the waiter reads with a since cursor: no mark-read commit")
 	} else {
@@ -273,6 +278,7 @@ func (r *runner) broadcast(ctx context.Context) error {
 		mu.Unlock()
 	})
 	b := body(r.opts.Body)
+	cpu := r.startCPU()
 	st := r.loop(ctx, "broadcast", 1, r.opts.count(ScenarioBroadcast), func(ctx context.Context, _ int, _ int64) error {
 		t0 := time.Now()
 		res, err := senders[0].c.Send(ctx, hub.SendRequest{To: []string{"role:" + role}, Body: b})
@@ -285,6 +291,8 @@ func (r *runner) broadcast(ctx context.Context) error {
 		return nil
 	})
 	delivered, drain := rx.drain(st.ops * int64(k))
+	cpuMetrics := map[string]float64{}
+	cpu.record(cpuMetrics, delivered)
 	var fan Histogram
 	complete := 0
 	mu.Lock()
@@ -299,6 +307,9 @@ func (r *runner) broadcast(ctx context.Context) error {
 	res.Metrics = map[string]float64{
 		"fanout": float64(k), "deliveries": float64(delivered),
 		"deliveries_per_s": float64(delivered) / (st.elapsed + drain).Seconds(),
+	}
+	for k, v := range cpuMetrics {
+		res.Metrics[strings.Replace(k, "per_op", "per_delivery", 1)] = v
 	}
 	res.Note = joinNote(res.Note, "latency: the send, every delivery durable")
 	r.add(res)

@@ -93,6 +93,7 @@ func (r *runner) mixed(ctx context.Context) error {
 	}
 	var mu sync.Mutex
 	errs := make([]int64, len(mixedOps))
+	cpu := r.startCPU()
 	st := r.loopTimed(ctx, "mixed", n, r.opts.count(ScenarioMixed), func(ctx context.Context, w int, i int64) (time.Duration, error) {
 		// Spread the kinds over workers and calls (a fixed-stride walk
 		// of the table, so runs are comparable).
@@ -110,6 +111,7 @@ func (r *runner) mixed(ctx context.Context) error {
 	})
 	res := r.result(ScenarioMixed, "mixed", st, "calls/s")
 	res.Metrics = map[string]float64{"agents": float64(n)}
+	cpu.record(res.Metrics, st.ops)
 	r.add(res)
 	for k, op := range mixedOps {
 		var h Histogram

@@ -316,3 +316,40 @@ func body(n int) string {
 	}
 	return b.String()
 }
+
+// cpuMeter measures the CPU time the hub's process spends over a phase,
+// when the hub runs on this machine.
+type cpuMeter struct {
+	pid   int
+	self  bool // the hub runs in this process: the bench's own work counts too
+	start time.Duration
+	ok    bool
+}
+
+func (r *runner) startCPU() *cpuMeter {
+	m := &cpuMeter{pid: r.t.pid, self: r.t.kind == kindSelf}
+	if m.pid > 0 {
+		if d, err := readProcCPU(m.pid); err == nil {
+			m.start, m.ok = d, true
+		}
+	}
+	return m
+}
+
+// record adds the CPU time per operation since start to metrics, as
+// hub_cpu_us_per_op, or process_cpu_us_per_op when the hub shares this
+// process with the bench.
+func (m *cpuMeter) record(metrics map[string]float64, ops int64) {
+	if !m.ok || ops <= 0 {
+		return
+	}
+	d, err := readProcCPU(m.pid)
+	if err != nil {
+		return
+	}
+	name := "hub_cpu_us_per_op"
+	if m.self {
+		name = "process_cpu_us_per_op"
+	}
+	metrics[name] = float64((d - m.start).Microseconds()) / float64(ops)
+}

@@ -239,10 +239,23 @@ func TestCloseEndsStreamsAndWaits(t *testing.T) {
 	if err != nil || line != ": connected\n" {
 		t.Fatalf("first line %q, %v", line, err)
 	}
-	wait := make(chan int, 1)
+	subs := h.Service().Bus().(interface{ Subscribers() int })
+	before := subs.Subscribers()
+	wait := make(chan error, 1)
 	go func() {
-		wait <- call(t, h, "GET", "/inbox/human/wait?timeout=600000", "", h.AdminSecret(), nil)
+		req, _ := http.NewRequest("GET", h.URL()+"/inbox/human/wait?timeout=600000", nil)
+		req.Header.Set("Authorization", "Bearer "+h.AdminSecret())
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		wait <- err
 	}()
+	for deadline := time.Now().Add(10 * time.Second); subs.Subscribers() == before; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the long-poll never started waiting")
+		}
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- h.Close() }()
 	if err := <-closed; err != nil {

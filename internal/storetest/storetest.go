@@ -125,7 +125,8 @@ func (h *harness) update(fn func(tx hub.Tx) error) {
 	}
 }
 
-// view runs fn in a View and fails the test on error.
+// view runs fn in a View and fails the test on error. Like an Update's,
+// fn reports problems by returning an error or with t.Error.
 func (h *harness) view(fn func(r hub.Reader) error) {
 	h.tb.Helper()
 	if err := h.store.View(h.ctx(), fn); err != nil {
