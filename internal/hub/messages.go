@@ -328,29 +328,22 @@ func (s *Service) Read(ctx context.Context, c Caller, opts ReadOptions) (ReadRes
 	if opts.Peek || !hasUnread(res.Messages) {
 		return res, nil
 	}
+	// MarkRead only changes deliveries that are still unread, so the page
+	// read in the View needs no second read inside the write.
+	var seqs []int64
+	for i, m := range res.Messages {
+		if m.State == DeliveryUnread {
+			seqs = append(seqs, m.Seq)
+			res.Messages[i].State = DeliveryRead
+		}
+	}
 	err = s.store.Update(ctx, func(tx Tx) error {
-		var err error
-		if res, err = s.readPage(ctx, tx, c, opts); err != nil {
-			return err
-		}
-		var seqs []int64
-		for _, m := range res.Messages {
-			if m.State == DeliveryUnread {
-				seqs = append(seqs, m.Seq)
-			}
-		}
-		if len(seqs) == 0 {
-			return nil
-		}
-		if err := tx.MarkRead(ctx, c.AgentID, seqs, s.now()); err != nil {
-			return err
-		}
-		res.Unread -= len(seqs)
-		return nil
+		return tx.MarkRead(ctx, c.AgentID, seqs, s.now())
 	})
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("read inbox of %q: %w", c.Name, err)
 	}
+	res.Unread = max(0, res.Unread-len(seqs))
 	return res, nil
 }
 

@@ -142,7 +142,9 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := s.expireDeadlines(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("deadlines", "err", err)
 		}
-		if now := s.now(); now.Sub(lastExpire) >= time.Minute {
+		// Expire often, so each run deletes little and never stalls the
+		// writer for long under load.
+		if now := s.now(); now.Sub(lastExpire) >= 5*time.Second {
 			lastExpire = now
 			if err := s.store.Update(ctx, func(tx Tx) error {
 				return tx.Expire(ctx, now, s.opts.KeepEvents)

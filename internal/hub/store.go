@@ -14,6 +14,10 @@ import (
 // no trace, and Update returns only once the changes are durable.
 // Events appended in a committed Update reach the commit hook the store
 // was opened with, in ID order, before Update returns.
+//
+// fn must not keep the Tx after it returns, use it from another goroutine
+// or call Update (that deadlocks); neither may the commit hook. A search
+// inside an Update sees only committed messages.
 type Store interface {
 	// View runs fn with a consistent read-only view.
 	View(ctx context.Context, fn func(Reader) error) error
@@ -52,7 +56,8 @@ type Reader interface {
 	// search is plain words: each is quoted, so FTS syntax never errors,
 	// and a message must contain all of them.
 	Messages(ctx context.Context, q HistoryQuery) ([]Message, error)
-	// Events returns events with an ID above after, oldest first.
+	// Events returns events with an ID above after, oldest first; a limit
+	// of 0 or less returns all of them.
 	Events(ctx context.Context, after int64, limit int) ([]Event, error)
 	// LastEventID returns the highest event ID, or 0.
 	LastEventID(ctx context.Context) (int64, error)
@@ -66,7 +71,8 @@ type Tx interface {
 
 	// InsertAgent stores a new agent and returns it with its ID.
 	InsertAgent(ctx context.Context, a Agent) (Agent, error)
-	// UpdateAgent stores every field of a, keyed by a.ID.
+	// UpdateAgent stores every field of a, keyed by a.ID, except LastSeq,
+	// which only Deliver moves. A missing agent is ErrNotFound.
 	UpdateAgent(ctx context.Context, a Agent) error
 	// DeleteAgent removes an agent, its credentials and deliveries.
 	DeleteAgent(ctx context.Context, id int64) error
