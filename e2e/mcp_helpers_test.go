@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 import (
@@ -6,8 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,40 +19,16 @@ import (
 // Helpers of the MCP end-to-end tests. Names start with mcp so that they
 // never collide with the helpers of other e2e tests in this package.
 
-var (
-	mcpBuildOnce sync.Once
-	mcpBuildDir  string
-	mcpBuildErr  error
-	mcpBuildOut  []byte
-)
-
-// mcpBinary returns the path of a parley binary built from this checkout,
-// built once per test process under a directory removed by the first
-// test that asked for it.
+// mcpBinary returns the parley binary TestMain built, or PARLEY_E2E_BIN.
 func mcpBinary(t testing.TB) string {
 	t.Helper()
 	if bin := os.Getenv("PARLEY_E2E_BIN"); bin != "" {
 		return bin
 	}
-	mcpBuildOnce.Do(func() {
-		mcpBuildDir, mcpBuildErr = os.MkdirTemp("", "parley-e2e-mcp-")
-		if mcpBuildErr != nil {
-			return
-		}
-		name := "parley"
-		if runtime.GOOS == "windows" {
-			name += ".exe"
-		}
-		cmd := exec.Command("go", "build", "-o", filepath.Join(mcpBuildDir, name), "../cmd/parley")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		mcpBuildOut, mcpBuildErr = cmd.CombinedOutput()
-	})
-	if mcpBuildErr != nil {
-		t.Fatalf("build parley: %v\n%s", mcpBuildErr, mcpBuildOut)
+	if binary == "" {
+		t.Fatal("no parley binary: TestMain did not build one")
 	}
-	// The binary stays for the other tests of this process; the OS temp
-	// directory is cleaned by the machine, and each run uses a new one.
-	return filepath.Join(mcpBuildDir, "parley")
+	return binary
 }
 
 // mcpFreeAddr returns a loopback address nobody listens on.

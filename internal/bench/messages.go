@@ -118,7 +118,7 @@ func (rx *receivers) drain(want int64) (int64, time.Duration) {
 // a sender sends it one message, and the time from the start of the send
 // to the waiter's wait returning with it is one sample. Two ways to read
 // are measured: a plain wait, which marks the message read (a second
-// commit), and a wait with a since cursor, which writes nothing.
+// commit), and a peeking wait with a since cursor, which writes nothing.
 func (r *runner) wake(ctx context.Context) error {
 	// A waiter of its own for each way, so that the since cursor starts
 	// on an empty inbox.
@@ -127,7 +127,14 @@ func (r *runner) wake(ctx context.Context) error {
 		return err
 	}
 	sender := ags[0]
+	base := 0
+	if r.t.subscribers != nil {
+		base = r.t.subscribers()
+	}
 	for i, since := range []bool{false, true} {
+		// The previous waiter's subscription ends when the hub notices
+		// its request was cancelled: let it go before counting.
+		r.settleSubscribers(base)
 		op := "wake"
 		if since {
 			op = "wake.since"
@@ -144,6 +151,18 @@ type woken struct {
 	at  time.Time
 	n   int
 	err error
+}
+
+// settleSubscribers waits up to a second for the hub in this process to
+// have no more event subscriptions than base.
+func (r *runner) settleSubscribers(base int) {
+	if r.t.subscribers == nil {
+		return
+	}
+	deadline := time.Now().Add(time.Second)
+	for r.t.subscribers() > base && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (r *runner) wakeOnce(ctx context.Context, op string, sender, waiter *agent, since bool) error {
@@ -169,7 +188,7 @@ func (r *runner) wakeOnce(ctx context.Context, op string, sender, waiter *agent,
 	wg.Go(func() {
 		o := hub.ReadOptions{}
 		if since {
-			o.HasSince = true
+			o.HasSince, o.Peek = true, true
 		}
 		tctx := httptrace.WithClientTrace(wctx, trace)
 		for wctx.Err() == nil {
@@ -220,7 +239,7 @@ func (r *runner) wakeOnce(ctx context.Context, op string, sender, waiter *agent,
 	}
 	cpu.record(res.Metrics, st.ops)
 	if since {
-		res.Note = joinNote(res.Note, "the waiter reads with a since cursor: no mark-read commit")
+		res.Note = joinNote(res.Note, "the waiter peeks with a since cursor: no mark-read commit")
 	} else {
 		res.Note = joinNote(res.Note, "the wait marks the message read: a second commit before it returns")
 	}

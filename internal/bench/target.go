@@ -82,7 +82,8 @@ func selfHub(ctx context.Context, sync string) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: data directory: %w", err)
 	}
-	h, err := hubserver.Start(ctx, hubserver.Config{DataDir: dir, Addr: "127.0.0.1:0", Synchronous: sync, Version: "bench"})
+	// Rate limits off: a benchmark measures the hub, not its limiter.
+	h, err := hubserver.Start(ctx, hubserver.Config{DataDir: dir, Addr: "127.0.0.1:0", Synchronous: sync, Version: "bench", RateLimit: -1})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("bench: start hub: %w", err)
@@ -139,7 +140,7 @@ func startServe(ctx context.Context, exe, dir, sync string) (*serveProcess, erro
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "serve", "--addr", addr, "--data", dir, "--sync", sync, "--log-level", "warn")
+	cmd := exec.Command(exe, "serve", "--addr", addr, "--data", dir, "--sync", sync, "--log-level", "warn", "--rate", "0")
 	tail := &tailBuffer{max: 8 << 10}
 	cmd.Stdout, cmd.Stderr = tail, tail
 	cmd.Env = append(os.Environ(), config.EnvSecret+"=")

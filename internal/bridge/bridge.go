@@ -66,6 +66,12 @@ type Config struct {
 	Tools string
 	// Push is PushNone or PushClaudeChannel.
 	Push string
+	// PushFrom limits push to these senders: agent names, role:<role>,
+	// or * (everyone, the default). Content from others stays unread in
+	// the inbox for the read tool (pushfrom.go).
+	PushFrom []string
+	// CAFile is a PEM file of the CA to trust for an https hub URL.
+	CAFile string
 	// JoinSecret registers with a hub's join secret (PARLEY_SECRET);
 	// AdminSecret overrides the one read from DataDir.
 	JoinSecret  string
@@ -107,6 +113,7 @@ type Bridge struct {
 	startOnce  sync.Once
 
 	push        *pusher
+	pushFrom    *pushPolicy // nil: push from everyone
 	startLazily func()
 
 	cmdMu    sync.Mutex
@@ -184,6 +191,16 @@ func New(cfg Config) (*Bridge, error) {
 	}
 	if !b.local {
 		b.httpClient.Transport.(*http.Transport).Proxy = http.ProxyFromEnvironment
+	}
+	if cfg.CAFile != "" {
+		tc, err := client.TLSConfig(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("bridge: %w", err)
+		}
+		b.httpClient.Transport.(*http.Transport).TLSClientConfig = tc
+	}
+	if b.pushFrom, err = parsePushFrom(cfg.PushFrom); err != nil {
+		return nil, err
 	}
 	b.base, err = client.New(cfg.URL, client.Options{HTTPClient: b.httpClient, UserAgent: b.userAgent()})
 	if err != nil {

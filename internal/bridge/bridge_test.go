@@ -470,3 +470,42 @@ func TestElectionErrors(t *testing.T) {
 func isElectionLoss(err error) bool {
 	return errors.Is(err, hubserver.ErrLocked) || errors.Is(err, hubserver.ErrAddrInUse)
 }
+
+// TestStdioProtocolVersions checks that the bridge negotiates a protocol
+// revision no newer than 2025-11-25, the newest Claude Code registers
+// channels for, even when the client asks for a newer one, and that it
+// declares the channel capability only with push on.
+func TestStdioProtocolVersions(t *testing.T) {
+	m := newMachine(t)
+	for _, push := range []string{bridge.PushNone, bridge.PushClaudeChannel} {
+		cfg := bridge.Config{Push: push}
+		cfg.URL, cfg.DataDir, cfg.ConfigDir, cfg.Project = m.url, m.data, m.config, m.project
+		b, err := bridge.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, ct := mcp.NewInMemoryTransports()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- b.Serve(ctx, st) }()
+		// No ProtocolVersion: the Go SDK client offers its newest first.
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "claude-code", Version: "1"}, nil).Connect(ctx, ct, nil)
+		if err != nil {
+			cancel()
+			t.Fatalf("connect: %v", err)
+		}
+		res := cs.InitializeResult()
+		if v := res.ProtocolVersion; v > "2025-11-25" {
+			t.Errorf("push %q: negotiated %s, want 2025-11-25 or older", push, v)
+		}
+		_, hasChannel := res.Capabilities.Experimental[bridge.ChannelCapability]
+		if hasChannel != (push == bridge.PushClaudeChannel) {
+			t.Errorf("push %q: experimental[%q] declared = %v", push, bridge.ChannelCapability, hasChannel)
+		}
+		cs.Close()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		cancel()
+	}
+}

@@ -210,26 +210,47 @@ func (p *pusher) drain(ctx context.Context, id identity) {
 	if !p.wait(ctx) {
 		return
 	}
+	pushed := map[int64]bool{}
+	var after int64 // the last delivery looked at; 0 before the first page
 	for ctx.Err() == nil {
+		opts := hub.ReadOptions{Peek: true, Limit: 20, Preview: previewSize}
+		if after > 0 {
+			// Later pages start after what was looked at, so that messages
+			// the push policy holds back (pushfrom.go) do not block the
+			// ones behind them.
+			opts.Since, opts.HasSince = after, true
+		}
 		var res hub.ReadResult
 		err := p.b.link.do(ctx, retrySafe, p.b.cfg.HubWait, func(ctx context.Context) error {
 			var err error
-			res, err = id.agent.Inbox(ctx, hub.ReadOptions{Peek: true, Limit: 20, Preview: previewSize})
+			res, err = id.agent.Inbox(ctx, opts)
 			return err
 		})
 		if err != nil || len(res.Messages) == 0 {
 			return
 		}
 		for _, m := range res.Messages {
+			after = m.Seq
+			if m.State != hub.DeliveryUnread || !p.allowed(ctx, m.From) {
+				continue // read already (a since page has those), or held back: it stays unread
+			}
+			if pushed[m.ID] {
+				return // could not be marked read: do not push it again
+			}
+			pushed[m.ID] = true
 			if err := p.b.notify(ctx, messageContent(m), messageMeta(m)); err != nil {
 				p.b.log.Warn("push message", "id", m.ID, "err", err)
 				return
 			}
 			// Delivered: mark it read, exactly this delivery.
-			_ = p.b.link.do(ctx, retrySafe, p.b.cfg.HubWait, func(ctx context.Context) error {
+			err := p.b.link.do(ctx, retrySafe, p.b.cfg.HubWait, func(ctx context.Context) error {
 				_, err := id.agent.Inbox(ctx, hub.ReadOptions{Since: m.Seq - 1, HasSince: true, Limit: 1, Preview: 1})
 				return err
 			})
+			if err != nil {
+				p.b.log.Warn("mark pushed message read", "id", m.ID, "err", err)
+				return
+			}
 		}
 	}
 }
@@ -239,7 +260,7 @@ func (p *pusher) command(ctx context.Context, c hub.Command) {
 	seen := p.commands[c.ID]
 	p.commands[c.ID] = true
 	p.mu.Unlock()
-	if seen || !p.wait(ctx) {
+	if seen || !p.allowed(ctx, c.From) || !p.wait(ctx) {
 		return
 	}
 	if err := p.b.notify(ctx, commandContent(c), map[string]string{
@@ -250,7 +271,7 @@ func (p *pusher) command(ctx context.Context, c hub.Command) {
 }
 
 func (p *pusher) signal(ctx context.Context, s hub.Signal) {
-	if !p.wait(ctx) {
+	if !p.allowed(ctx, s.By) || !p.wait(ctx) {
 		return
 	}
 	meta := map[string]string{"kind": "signal", "name": s.Name}

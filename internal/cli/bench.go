@@ -50,6 +50,8 @@ admin secret read from --data, or the join secret --secret, and are
 deregistered at the end), else one started in this process on 127.0.0.1:0
 with a temporary data directory (--self). --spawn starts a real
 "parley serve" child process instead, so that the hub's memory is its own.
+Hubs started by bench run without rate limits; start a hub you bench at
+--url with "parley serve --rate 0", or its limits are what you measure.
 
 Scenarios (--scenario, repeatable; all by default):
   send       direct sends, --senders agents to --receivers agents

@@ -19,6 +19,7 @@ type mcpFlags struct {
 	description  string
 	tools        string
 	push         string
+	pushFrom     []string
 	logLevel     string
 }
 
@@ -42,6 +43,11 @@ restarted session gets the same name back.
 With --push claude-channel, new messages, commands and awaited signals are
 pushed into a Claude Code session as channel notifications; start Claude
 Code with --dangerously-load-development-channels server:parley.
+--push-from limits push to some senders (names, role:<role>); what others
+send stays unread in the inbox, for the read tool.
+
+An https hub URL whose certificate a private CA signed needs --ca or
+$PARLEY_CA.
 
 Add it to Claude Code with: claude mcp add parley -- parley mcp`,
 		Args: cobra.NoArgs,
@@ -56,6 +62,7 @@ Add it to Claude Code with: claude mcp add parley -- parley mcp`,
 	fl.StringVar(&f.description, "description", "", "one line on what the agent works on")
 	fl.StringVar(&f.tools, "tools", "all", "tools to offer: all, core, or a comma list of tools and groups (identity, discovery, messages, commands, channels, signals, votes, leases, state)")
 	fl.StringVar(&f.push, "push", "", "push new messages into the session: claude-channel (Claude Code channels), or empty for none")
+	fl.StringSliceVar(&f.pushFrom, "push-from", nil, "push only what these senders send: agent names or role:<role>, comma separated (default: everyone)")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn or error")
 	return cmd
 }
@@ -87,6 +94,8 @@ func runMCP(cmd *cobra.Command, f mcpFlags) error {
 		Description:  f.description,
 		Tools:        f.tools,
 		Push:         strings.TrimSpace(f.push),
+		PushFrom:     f.pushFrom,
+		CAFile:       g.ca,
 		JoinSecret:   g.secret,
 		Version:      cmd.Root().Version,
 		Logger:       log,

@@ -44,6 +44,8 @@ func NewRoot(version string) *cobra.Command {
 		newStateCmd(),
 		newBenchCmd(),
 		newDashboardCmd(),
+		newTokenCmd(),
+		newAdminCmd(),
 	)
 	return root
 }

@@ -6,12 +6,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/parley-dev/parley/internal/config"
+	"github.com/parley-dev/parley/internal/httpapi"
+	"github.com/parley-dev/parley/internal/hub"
 	"github.com/parley-dev/parley/internal/hubserver"
 )
 
@@ -24,6 +28,14 @@ type serveFlags struct {
 	sync      string
 	logFormat string
 	logLevel  string
+	// Security (SECURITY.md).
+	tlsCert    string
+	tlsKey     string
+	rate       float64
+	burst      int
+	maxWaiters int
+	maxConns   int
+	tokenTTL   time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -39,7 +51,13 @@ clients read it, so nothing needs configuring on one machine.
 
 Listening on an address other than loopback lets agents on other machines
 in; that needs a join secret (--secret or PARLEY_SECRET), which they present
-to register. --open turns authentication off, on loopback only.
+to register. Serve TLS there with --tls-cert and --tls-key; clients trust
+a private CA with --ca or $PARLEY_CA. --open turns authentication off, on
+loopback only.
+
+Each agent and each remote address may make --rate requests a second
+(bursts of --burst) and hold --max-waiters long-polls open; --rate 0 turns
+rate limits off, for benchmarks. See SECURITY.md.
 
 SIGINT or SIGTERM stops the hub gracefully; a second one stops it at once.`,
 		Args: cobra.NoArgs,
@@ -55,6 +73,13 @@ SIGINT or SIGTERM stops the hub gracefully; a second one stops it at once.`,
 	fl.StringVar(&f.sync, "sync", "full", "durability of commits: full (survives power loss) or normal (survives a crash of the hub)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate to serve HTTPS with (with --tls-key)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fl.Float64Var(&f.rate, "rate", httpapi.DefaultRate, "requests per second allowed to each agent and each remote address; 0 turns rate limits off")
+	fl.IntVar(&f.burst, "burst", 0, "requests at once allowed above --rate (default 2×rate)")
+	fl.IntVar(&f.maxWaiters, "max-waiters", httpapi.DefaultMaxWaiters, "long-polls and event streams one agent may hold open; 0: no bound")
+	fl.IntVar(&f.maxConns, "max-conns", 0, "open connections the hub keeps; idle ones are closed first to make room (default: "+strconv.Itoa(hubserver.DefaultMaxConns)+", or less under a low file limit); -1: no bound")
+	fl.DurationVar(&f.tokenTTL, "token-ttl", hub.DefaultTokenTTL, "how long an unused agent token stays valid (each use extends it); 0: forever")
 	return cmd
 }
 
@@ -88,13 +113,20 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Synchronous: f.sync,
 		Version:     cmd.Root().Version,
 		Logger:      log,
+		TLSCert:     f.tlsCert,
+		TLSKey:      f.tlsKey,
+		RateLimit:   zeroOff(f.rate),
+		RateBurst:   f.burst,
+		MaxWaiters:  int(zeroOff(float64(f.maxWaiters))),
+		MaxConns:    f.maxConns,
+		TokenTTL:    time.Duration(zeroOff(float64(f.tokenTTL))),
 	})
 	if err != nil {
 		return err
 	}
 	log.Info("parley hub listening",
 		"url", h.URL(), "data", h.DataDir(), "admin_secret_file", h.AdminSecretPath(),
-		"open", f.open, "join_secret", f.secret != "")
+		"open", f.open, "join_secret", f.secret != "", "tls", f.tlsCert != "")
 	if f.open {
 		log.Warn("authentication is off (--open): any local process can act as any agent")
 	}
@@ -123,6 +155,15 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	log.Info("parley hub stopped")
 	return nil
+}
+
+// zeroOff maps a flag's 0 ("off") to the -1 that hubserver.Config reads
+// as off, where 0 means the default.
+func zeroOff(v float64) float64 {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // newLogger builds the process's log handler: text or JSON on w, at level.

@@ -158,17 +158,28 @@ func newTransport(caFile string) (*http.Transport, error) {
 		ExpectContinueTimeout: time.Second,
 	}
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		tc, err := TLSConfig(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("CA file: %w", err)
+			return nil, err
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: no PEM certificate found", caFile)
-		}
-		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		t.TLSClientConfig = tc
 	}
 	return t, nil
+}
+
+// TLSConfig returns the TLS configuration of a client that trusts the CA
+// certificates of a PEM file, in place of the system's roots: for a hub
+// whose certificate a private CA signed, or a self-signed one.
+func TLSConfig(caFile string) (*tls.Config, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s: no PEM certificate found", caFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // URL returns the hub's base URL as the client uses it.
@@ -237,6 +248,7 @@ type credential int
 const (
 	credAgent    credential = iota // the token, else the admin secret
 	credRegister                   // the join secret, else the admin secret, else the token
+	credAdmin                      // the admin secret, else the token
 )
 
 // do sends one request and decodes the JSON response into out (when not
@@ -308,6 +320,9 @@ func (c *Client) send(ctx context.Context, cred credential, method, path string,
 }
 
 func (c *Client) credential(cred credential) string {
+	if cred == credAdmin && c.admin != "" {
+		return c.admin
+	}
 	if cred == credRegister {
 		for _, s := range []string{c.join, c.admin, c.token} {
 			if s != "" {

@@ -92,6 +92,9 @@ func (s *Server) jsonValue(w http.ResponseWriter, r *http.Request) (json.RawMess
 		return nil, hub.Errorf(hub.CodeInvalid, "request body is not valid UTF-8")
 	}
 	if json.Valid(data) {
+		if err := checkDepth(data); err != nil {
+			return nil, err
+		}
 		return json.RawMessage(trimmed), nil
 	}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "text/") {

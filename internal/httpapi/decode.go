@@ -54,6 +54,9 @@ func decodeBody(data []byte, v any, allowEmpty bool) error {
 	if !utf8.Valid(data) {
 		return hub.Errorf(hub.CodeInvalid, "request body is not valid UTF-8")
 	}
+	if err := checkDepth(trimmed); err != nil {
+		return err
+	}
 	if trimmed[0] != '{' {
 		if !json.Valid(trimmed) {
 			return hub.Errorf(hub.CodeInvalid, "malformed JSON: %s", syntaxMessage(json.Unmarshal(trimmed, new(any))))

@@ -51,11 +51,11 @@ func TestStringList(t *testing.T) {
 
 func TestDecodeBodyFieldNames(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"to":"b","body":5}`:                          `field "body": want string, got number`,
+		`{"to":"b","body":5}`:                           `field "body": want string, got number`,
 		`{"to":"b","attachments":[{"start_line":"1"}]}`: `field "attachments.start_line": want integer, got string`,
-		`{"to":"b","reply_to":1.5}`:                    `field "reply_to": want integer, got number`,
-		`{"to":"b","ack_required":"no"}`:               `field "ack_required": want boolean, got string`,
-		`{"to":"b","attachments":"x"}`:                 `field "attachments": want list of objects, got string`,
+		`{"to":"b","reply_to":1.5}`:                     `field "reply_to": want integer, got number`,
+		`{"to":"b","ack_required":"no"}`:                `field "ack_required": want boolean, got string`,
+		`{"to":"b","attachments":"x"}`:                  `field "attachments": want list of objects, got string`,
 	} {
 		var b sendBody
 		err := decodeBody([]byte(in), &b, false)

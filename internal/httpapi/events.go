@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -91,6 +92,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	viewer, err := s.streamViewer(r, p)
 	if err != nil {
 		return err
+	}
+	if p.kind == agentToken {
+		// A revoked agent's stream ends at once (tokens.go).
+		var stop context.CancelFunc
+		ctx, stop = s.untilRevoked(ctx, viewer.name)
+		defer stop()
 	}
 
 	bus := s.svc.Bus()

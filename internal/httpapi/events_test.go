@@ -378,3 +378,32 @@ func TestEventsOpenWithoutCredential(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 }
+
+// TestEventsSurviveReset: event ids keep growing across a reset, so a
+// stream goes on delivering after one.
+func TestEventsSurviveReset(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.openEvents("/events", "admin")
+	e.mustJSON(e.call("POST", "/reset", "", "admin"), 200, nil)
+	var ids []int64
+	for {
+		ev := c.next()
+		ids = append(ids, ev.id)
+		if ev.kind == hub.EventHubReset {
+			break
+		}
+	}
+	e.register("dave", "qa")
+	for {
+		ev := c.next()
+		ids = append(ids, ev.id)
+		if ev.kind == hub.EventAgentRegistered && ev.event.Subject == "dave" {
+			break
+		}
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			t.Fatalf("event ids across a reset do not grow: %v", ids)
+		}
+	}
+}

@@ -88,7 +88,7 @@ func TestMessageRoutes(t *testing.T) {
 
 		// GET /inbox/{agent}
 		{name: "read inbox", method: "GET", path: "/inbox/bob", cred: "bob", want: 200, changes: true,
-			contains: []string{`"body":"hello bob"`, `"seq":1`, `"state":"unread"`, `"unread":0`, `"next":1`}, check: unread("bob", 0)},
+			contains: []string{`"body":"hello bob"`, `"seq":1`, `"unread":0`, `"next":1`}, check: unread("bob", 0)},
 		{name: "read inbox twice returns nothing new", method: "GET", path: "/inbox/bob", cred: "bob", want: 200, changes: true,
 			setup: func(e *env) { e.call("GET", "/inbox/bob", "", "bob") }, contains: []string{`"messages":[]`}},
 		{name: "peek leaves unread", method: "GET", path: "/inbox/bob?peek=true", cred: "bob", want: 200, contains: []string{`"body":"hello bob"`}, check: unread("bob", 1)},

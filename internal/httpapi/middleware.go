@@ -84,7 +84,11 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			if lw.code != "" {
 				attrs = append(attrs, slog.String("code", string(lw.code)))
 			}
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http", attrs...)
+			level := slog.LevelInfo
+			if r.URL.Path == "/healthz" && lw.status == http.StatusOK {
+				level = slog.LevelDebug // bridges probe it every second
+			}
+			s.log.LogAttrs(r.Context(), level, "http", attrs...)
 		}()
 		next.ServeHTTP(lw, r)
 	})

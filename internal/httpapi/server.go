@@ -54,6 +54,9 @@ type Options struct {
 	WriteTimeout time.Duration
 	// BodyTimeout bounds reading one request body (DefaultBodyTimeout).
 	BodyTimeout time.Duration
+	// Limits bound requests per agent and per address, and open waits
+	// per agent (limits.go); the zero value limits nothing.
+	Limits Limits
 	// Logger receives access logs and internal errors.
 	Logger *slog.Logger
 	// Now returns the current time; tests inject a clock.
@@ -67,6 +70,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	mux     *http.ServeMux
+	limiter *limiter
 	started time.Time
 	// status holds the sections of GET /status, in order; route groups
 	// add theirs when they register.
@@ -99,6 +103,7 @@ func New(svc *hub.Service, opts Options) *Server {
 		log:  opts.Logger,
 		mux:  http.NewServeMux(),
 	}
+	s.limiter = newLimiter(opts.Limits, opts.AdminSecret)
 	s.started = s.opts.Now()
 	s.routes(router{s: s, mux: s.mux})
 	return s
@@ -119,13 +124,15 @@ func (s *Server) routes(mux router) {
 	s.routesProposals(mux)
 	s.routesLeases(mux)
 	s.routesState(mux)
+	s.routesTokens(mux)
 }
 
 // Handler returns the complete HTTP handler: the routes and anything
 // added to ServeMux, behind access logging, panic recovery, the loopback
-// check and JSON errors for unknown routes.
+// check, the cross-origin check (origin.go), rate and wait limits
+// (limits.go) and JSON errors for unknown routes.
 func (s *Server) Handler() http.Handler {
-	return s.logRequests(s.checkHost(http.HandlerFunc(s.dispatch)))
+	return s.logRequests(s.checkHost(s.checkOrigin(s.limit(http.HandlerFunc(s.dispatch)))))
 }
 
 // ServeMux returns the mux the routes live on. Handlers registered on it

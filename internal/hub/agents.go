@@ -103,7 +103,7 @@ func (s *Service) registerTx(ctx context.Context, tx Tx, req RegisterRequest) (R
 	if err != nil {
 		return Registration{}, err
 	}
-	if err := tx.PutCredential(ctx, Credential{AgentID: a.ID, TokenHash: hash, Open: s.opts.Open}); err != nil {
+	if err := tx.PutCredential(ctx, Credential{AgentID: a.ID, TokenHash: hash, Open: s.opts.Open, ExpiresAt: s.tokenExpiry(now)}); err != nil {
 		return Registration{}, fmt.Errorf("register %q: %w", req.Name, err)
 	}
 	held, err := tx.TakeHeld(ctx, a.Name, now)
@@ -130,6 +130,12 @@ func (s *Service) reclaimTx(ctx context.Context, tx Tx, a Agent, req RegisterReq
 	cred, err := s.credential(ctx, tx, req.Token)
 	if err != nil || cred.AgentID != a.ID {
 		return Registration{}, Errorf(CodeNameTaken, "name %q is taken and the token given is not its token", req.Name)
+	}
+	if now := s.now(); s.expiryDue(cred, now) {
+		cred.ExpiresAt = s.tokenExpiry(now)
+		if err := tx.PutCredential(ctx, cred); err != nil {
+			return Registration{}, fmt.Errorf("re-register %q: %w", a.Name, err)
+		}
 	}
 	a.Role, a.Capabilities, a.Description = req.Role, req.Capabilities, req.Description
 	a.Project, a.Client, a.Host, a.PID = req.Project, req.Client, req.Host, req.PID
@@ -209,7 +215,7 @@ func (s *Service) credential(ctx context.Context, r Reader, token string) (Crede
 		return Credential{}, Errorf(CodeUnauthenticated, "agent token was issued while authentication was off; register again")
 	}
 	if !cred.ExpiresAt.IsZero() && !s.now().Before(cred.ExpiresAt) {
-		return Credential{}, Errorf(CodeUnauthenticated, "agent token has expired; register again")
+		return Credential{}, Errorf(CodeUnauthenticated, "agent token has expired: it was not used for longer than the hub's token lifetime; the admin can free the name (parley admin release NAME) so that it registers again")
 	}
 	return cred, nil
 }
@@ -217,8 +223,10 @@ func (s *Service) credential(ctx context.Context, r Reader, token string) (Crede
 // Authenticate returns the caller a token belongs to.
 func (s *Service) Authenticate(ctx context.Context, token string) (Caller, error) {
 	var c Caller
+	var cred Credential
 	err := s.store.View(ctx, func(r Reader) error {
-		cred, err := s.credential(ctx, r, token)
+		var err error
+		cred, err = s.credential(ctx, r, token)
 		if err != nil {
 			return err
 		}
@@ -235,6 +243,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Caller, error
 	if err != nil {
 		return Caller{}, err
 	}
+	s.extendToken(ctx, cred)
 	s.Touch(c.Name)
 	return c, nil
 }
@@ -504,15 +513,18 @@ func (s *Service) Reset(ctx context.Context, c Caller) error {
 	if !c.Admin && !s.opts.Open {
 		return Errorf(CodeForbidden, "reset needs the admin secret")
 	}
+	rec := s.auditRecord(AuditReset, c, "", "every agent, message and record removed")
 	err := s.store.Update(ctx, func(tx Tx) error {
 		if err := tx.Reset(ctx); err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, s.event(EventHubReset, c.Name, "", nil, nil))
+		return appendEvents(ctx, tx, s.event(EventHubReset, c.Name, "", nil, nil),
+			s.event(EventAdminReset, c.Name, "", nil, rec))
 	})
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
+	s.audit(rec)
 	s.mu.Lock()
 	clear(s.presence)
 	s.mu.Unlock()

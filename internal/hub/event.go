@@ -17,6 +17,10 @@ const (
 	EventMessageSent       = "message.sent"
 	EventMessageAcked      = "message.acked"
 	EventHubReset          = "hub.reset"
+	// Admin actions; each is also written to the audit log (tokens.go).
+	EventAdminReset   = "admin.reset"
+	EventAdminRevoke  = "admin.revoke"
+	EventAdminRelease = "admin.release"
 )
 
 // Event is one change in the hub. Events are stored with the change that

@@ -28,6 +28,8 @@ func (s *Service) Connect(ctx context.Context, name string) (release func()) {
 	s.mu.Unlock()
 	s.announcePresence(ctx)
 	var done bool
+	// Release the entry captured here, not a lookup by name: the agent may
+	// have been renamed while connected (renamePresence moves the entry).
 	return func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -35,7 +37,7 @@ func (s *Service) Connect(ctx context.Context, name string) (release func()) {
 			return
 		}
 		done = true
-		if p := s.presence[name]; p != nil && p.conns > 0 {
+		if p.conns > 0 {
 			p.conns--
 			p.lastSeen = s.now()
 		}

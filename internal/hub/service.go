@@ -30,6 +30,12 @@ type Options struct {
 	Preview int
 	// KeepEvents is how many events are kept for resuming followers.
 	KeepEvents int
+	// TokenTTL is how long an agent token stays valid after its last use
+	// (sliding; see tokens.go). Negative: tokens never expire.
+	TokenTTL time.Duration
+	// Audit, when set, receives every admin action (reset, revocation,
+	// forced release) after it is committed, for the audit log.
+	Audit func(AuditRecord)
 	// Coordination configures commands, channels, proposals, leases and
 	// shared state.
 	Coordination CoordinationOptions
@@ -76,6 +82,9 @@ func (o *Options) setDefaults() {
 	if o.KeepEvents <= 0 {
 		o.KeepEvents = DefaultKeepEvents
 	}
+	if o.TokenTTL == 0 {
+		o.TokenTTL = DefaultTokenTTL
+	}
 	o.Coordination.setDefaults()
 	if o.Now == nil {
 		o.Now = time.Now
@@ -95,6 +104,10 @@ type Service struct {
 
 	mu       sync.Mutex // guards presence
 	presence map[string]*presence
+
+	// extending holds the hashes of tokens whose expiry is being
+	// extended, so concurrent requests write it once (tokens.go).
+	extending sync.Map
 }
 
 type presence struct {

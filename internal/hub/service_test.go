@@ -506,3 +506,38 @@ func TestConcurrentSendsAllDurable(t *testing.T) {
 		t.Fatalf("bob has %d messages, want %d", total, senders*each)
 	}
 }
+
+func TestPresenceFollowsConnectionsAndRenames(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	e := newEnv(t, hub.Options{Now: clock, PresenceTimeout: 30 * time.Second})
+	ctx := context.Background()
+	bob := e.register("bob", "")
+	online := func(name string) bool {
+		t.Helper()
+		p, err := e.svc.Peer(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Online
+	}
+
+	release := e.svc.Connect(ctx, "bob")
+	advance(time.Hour)
+	if !online("bob") {
+		t.Fatal("bob holds a connection but shows offline")
+	}
+	if _, err := e.svc.Rename(ctx, bob, "robert"); err != nil {
+		t.Fatal(err)
+	}
+	if !online("robert") {
+		t.Fatal("renamed while connected, robert shows offline")
+	}
+	release()
+	advance(31 * time.Second)
+	if online("robert") {
+		t.Fatal("robert still online after releasing its connection and the presence timeout")
+	}
+}

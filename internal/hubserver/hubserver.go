@@ -1,7 +1,8 @@
 // Package hubserver assembles a running hub in one place: data
-// directory, lock, admin secret, SQLite store, event bus, domain service
-// and HTTP server. `parley serve` and an MCP bridge that wins the hub
-// election both call Start, so they run exactly the same thing.
+// directory, lock, admin secret, SQLite store, event bus, domain service,
+// and the HTTP server with the API, the dashboard and MCP over HTTP.
+// `parley serve` and an MCP bridge that wins the hub election both call
+// Start, so they run exactly the same thing.
 package hubserver
 
 import (
@@ -38,8 +39,6 @@ const (
 // Defaults for Config and the HTTP server.
 const (
 	DefaultShutdownTimeout = 5 * time.Second
-	readHeaderTimeout      = 10 * time.Second
-	idleTimeout            = 120 * time.Second
 	maxHeaderBytes         = 64 << 10
 	minJoinSecretLen       = 16
 )
@@ -94,8 +93,36 @@ type Config struct {
 	MaxRequestBody int64
 	// ShutdownTimeout bounds the graceful HTTP shutdown of Close.
 	ShutdownTimeout time.Duration
-	// Mounts add handlers (dashboard, MCP) to the mux, in order.
+	// Mounts add more handlers to the mux, in order, after the API,
+	// the dashboard (/dashboard/) and MCP (/mcp, /mcp/sse).
 	Mounts []Mount
+
+	// Security (security.go, SECURITY.md).
+	// TLSCert and TLSKey are PEM files of the certificate and key to
+	// serve HTTPS with; give both or neither.
+	TLSCert string
+	TLSKey  string
+	// TokenTTL is how long an unused agent token stays valid
+	// (hub.DefaultTokenTTL when 0; negative: forever).
+	TokenTTL time.Duration
+	// RateLimit is the requests per second allowed to each agent and to
+	// each remote address (httpapi.DefaultRate when 0; negative: no rate
+	// limit); RateBurst the requests at once above it (2×RateLimit when 0).
+	RateLimit float64
+	RateBurst int
+	// MaxWaiters bounds the long-polls and event streams one agent holds
+	// open (httpapi.DefaultMaxWaiters when 0; negative: no bound).
+	MaxWaiters int
+	// MaxConns bounds open connections (DefaultMaxConns, or less under a
+	// low file limit, when 0; negative: no bound).
+	MaxConns int
+	// ReadHeaderTimeout closes connections whose request headers are not
+	// complete in time (DefaultReadHeaderTimeout); IdleTimeout closes
+	// idle keep-alive connections (DefaultIdleTimeout).
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// Now returns the current time for the service; tests inject a clock.
+	Now func() time.Time
 }
 
 // Validate reports the first invalid field, by name.
@@ -130,6 +157,9 @@ func (c Config) Validate() error {
 	case "", "full", "normal":
 	default:
 		return fmt.Errorf("hubserver: Synchronous %q: must be full or normal", c.Synchronous)
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
 	}
 	for _, d := range []struct {
 		name string
@@ -184,7 +214,9 @@ type Hub struct {
 	runCancel  context.CancelFunc // stops svc.Run
 	runDone    chan struct{}
 	serveDone  chan struct{}
-	serveErr   error // set before serveDone closes
+	serveErr   error        // set before serveDone closes
+	conns      *connLimiter // nil when unbounded
+	audit      *auditLog
 
 	closeOnce sync.Once
 	closeErr  error
@@ -194,6 +226,7 @@ type Hub struct {
 // locks it (ErrLocked if another hub has it), creates or reads the admin
 // secret, binds Addr (ErrAddrInUse if taken), opens the store, starts
 // the service and serves HTTP. On error everything started is undone.
+// ctx bounds the start only: the hub runs until Close.
 func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -220,6 +253,10 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := config.EnsureDir(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("hubserver: data directory: %w", err)
 	}
+	tlsConfig, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
 	if h.lock, err = lockDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -234,6 +271,20 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	}
 	closers = append(closers, func() error { return ignoreClosed(h.ln.Close()) })
 	h.url = "http://" + h.ln.Addr().String()
+	if tlsConfig != nil {
+		h.url = "https://" + h.ln.Addr().String()
+	}
+	if n := cfg.maxConns(); n > 0 {
+		h.conns = newConnLimiter(n, h.log)
+		h.ln = h.conns.listener(h.ln)
+	}
+	if err := secureFiles(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if h.audit, err = openAudit(cfg.DataDir, h.log); err != nil {
+		return nil, err
+	}
+	closers = append(closers, h.audit.close)
 
 	b := bus.New(0)
 	h.store, err = sqlite.Open(ctx, sqlite.Options{
@@ -255,6 +306,9 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		MaxBody:         cfg.MaxBody,
 		Preview:         cfg.Preview,
 		KeepEvents:      cfg.KeepEvents,
+		TokenTTL:        cfg.TokenTTL,
+		Audit:           h.audit.write,
+		Now:             cfg.Now,
 		Coordination:    cfg.Coordination,
 		Logger:          cfg.Logger.With("component", "hub"),
 	})
@@ -277,12 +331,13 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		JoinSecret:   cfg.JoinSecret,
 		MaxBody:      cfg.MaxRequestBody,
 		LoopbackOnly: IsLoopback(hostOf(cfg.Addr)),
+		Limits:       cfg.limits(),
 		Version:      cfg.Version,
 		Logger:       cfg.Logger.With("component", "http"),
 	})
 	// The dashboard at /dashboard/ reaches the API in process as the admin
 	// acting as human (package web).
-	dash, err := web.New(web.Options{API: h.api.Handler(), AdminSecret: h.adminSecret, Open: cfg.Open, Logger: cfg.Logger.With("component", "web")})
+	dash, err := web.New(web.Options{API: h.api.Handler(), AdminSecret: h.adminSecret, Open: cfg.Open, Secure: tlsConfig != nil, Logger: cfg.Logger.With("component", "web")})
 	if err != nil {
 		return nil, fmt.Errorf("hubserver: dashboard: %w", err)
 	}
@@ -300,16 +355,29 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	h.baseCancel = baseCancel
 	h.srv = &http.Server{
 		Handler:           h.api.Handler(),
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: orDefault(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		IdleTimeout:       orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    maxHeaderBytes,
+		TLSConfig:         tlsConfig,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	if h.conns != nil {
+		h.srv.ConnState = h.conns.connState
+	}
+	if !IsLoopback(hostOf(cfg.Addr)) && tlsConfig == nil {
+		h.log.Warn("listening beyond this machine without TLS: the join secret and agent tokens cross the network in clear text; use --tls-cert and --tls-key (SECURITY.md)", "addr", cfg.Addr)
 	}
 	h.serveDone = make(chan struct{})
 	go func() {
 		defer close(h.serveDone)
-		if err := h.srv.Serve(h.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if tlsConfig != nil {
+			err = h.srv.ServeTLS(h.ln, "", "")
+		} else {
+			err = h.srv.Serve(h.ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.serveErr = err
 			h.log.Error("http server stopped", "err", err)
 		}
@@ -389,8 +457,18 @@ func adminSecret(dir string, log *slog.Logger) (string, error) {
 // Config.Addr asked for port 0.
 func (h *Hub) Addr() string { return h.ln.Addr().String() }
 
-// URL returns the hub's base URL, such as http://127.0.0.1:7878.
+// URL returns the hub's base URL, such as http://127.0.0.1:7878, or
+// https://... when it serves TLS.
 func (h *Hub) URL() string { return h.url }
+
+// OpenConns returns the connections the hub holds open now, or -1 when
+// it does not bound them (Config.MaxConns negative).
+func (h *Hub) OpenConns() int {
+	if h.conns == nil {
+		return -1
+	}
+	return h.conns.count()
+}
 
 // Service returns the hub's domain service, for in-process callers such
 // as the MCP tools of a bridge that became the hub.
@@ -444,6 +522,9 @@ func (h *Hub) Close() error {
 		<-h.serveDone
 		h.runCancel()
 		<-h.runDone
+		if err := h.audit.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close audit log: %w", err))
+		}
 		if err := h.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -320,5 +321,39 @@ func TestOpenTokensDieWithOpenMode(t *testing.T) {
 	h2 := start(t, hubserver.Config{DataDir: dir})
 	if st := call(t, h2, "GET", "/whoami", "", reg.Token, nil); st != 401 {
 		t.Errorf("open-mode token after restart with auth: %d, want 401", st)
+	}
+}
+
+// TestCloseLeavesNoGoroutines: every goroutine a hub starts ends with
+// Close, streams and waits included.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	h, err := hubserver.Start(context.Background(), hubserver.Config{DataDir: filepath.Join(t.TempDir(), "data"), Addr: "127.0.0.1:0", Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{}}
+	req, _ := http.NewRequest("GET", h.URL()+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+h.AdminSecret())
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	client.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

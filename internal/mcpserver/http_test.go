@@ -58,19 +58,27 @@ func (e *env) httpHub() *httptest.Server {
 // "sse") with headers.
 func (e *env) dial(srv *httptest.Server, kind string, headers map[string]string) (*session, error) {
 	var t mcp.Transport
+	var opts *mcp.ClientSessionOptions
 	switch kind {
 	case "streamable":
 		t = &mcp.StreamableClientTransport{Endpoint: srv.URL + mcpserver.PathStreamable, HTTPClient: httpClient(headers), MaxRetries: -1}
 	case "sse":
 		t = &mcp.SSEClientTransport{Endpoint: srv.URL + mcpserver.PathSSE, HTTPClient: httpClient(headers)}
+		// The HTTP+SSE transport is of the 2024-11-05 revision.
+		opts = &mcp.ClientSessionOptions{ProtocolVersion: "2024-11-05"}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "http-client", Version: "1"}, nil).Connect(ctx, t, nil)
+	// The SSE client's stream lives as long as the context of Connect, so
+	// it ends with the test, not with the dial.
+	ctx, cancel := context.WithCancel(context.Background())
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "http-client", Version: "1"}, nil).Connect(ctx, t, opts)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	e.t.Cleanup(func() { cs.Close() })
+	e.t.Cleanup(func() {
+		cs.Close()
+		cancel()
+	})
 	return &session{e: e, cs: cs}, nil
 }
 

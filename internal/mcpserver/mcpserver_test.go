@@ -291,6 +291,8 @@ func TestEveryTool(t *testing.T) {
 		mustContain(t, "send role", text, "bob", "carol", "Queued for dave")
 		text = carol.ok("read", nil)
 		mustContain(t, "carol read", text, "standup in 5")
+		text = alice.ok("send", map[string]any{"to": []string{"bob", "carol"}, "body": "as a list"})
+		mustContain(t, "send list", text, "Delivered to: bob, carol")
 
 		// A large body is shown as a preview with its id.
 		big := strings.Repeat("0123456789", 2000)
@@ -371,7 +373,7 @@ func TestEveryTool(t *testing.T) {
 	})
 
 	t.Run("votes", func(t *testing.T) {
-		res := alice.call("propose", map[string]any{"question": "Merge PR 12?", "voters": "bob, carol", "rule": "unanimous"})
+		res := alice.call("propose", map[string]any{"question": "Merge PR 12?", "voters": []string{"bob", "carol"}, "rule": "unanimous"})
 		if res.IsError {
 			t.Fatalf("propose: %s", resultText(res))
 		}
@@ -460,6 +462,8 @@ func TestBadArguments(t *testing.T) {
 	}{
 		{"send", map[string]any{"body": "hi"}, "to"},
 		{"send", map[string]any{"to": "", "body": "hi"}, "at least one recipient"},
+		{"send", map[string]any{"to": 5, "body": "hi"}, "give a string"},
+		{"send", map[string]any{"to": []any{"bob", 7}, "body": "hi"}, "to[1]"},
 		{"send", map[string]any{"to": "bob", "body": "  "}, "empty message"},
 		{"send", map[string]any{"to": "Bob Smith", "body": "hi"}, "not allowed"},
 		{"send", map[string]any{"to": "bob", "body": "hi", "importance": "critical"}, "must be low, normal, high or urgent"},

@@ -16,7 +16,7 @@ import (
 type proposeIn struct {
 	Question    string   `json:"question" jsonschema:"what to decide, e.g. Merge PR 12?"`
 	Options     []string `json:"options,omitempty" jsonschema:"the choices (default approve and reject)"`
-	Voters      string   `json:"voters,omitempty" jsonschema:"who votes, comma separated: names, role:<role>, or * for everyone online (the default)"`
+	Voters      any      `json:"voters,omitempty" jsonschema:"who votes: names, role:<role>, or * for everyone online (the default), as a comma-separated string or a list"`
 	Rule        string   `json:"rule,omitempty" jsonschema:"majority (default), two_thirds or unanimous"`
 	Deadline    string   `json:"deadline,omitempty" jsonschema:"when voting ends: a duration such as 10m or an RFC 3339 time"`
 	WaitSeconds *float64 `json:"wait_seconds,omitempty" jsonschema:"also wait up to this many seconds (at most 50) for the outcome"`
@@ -154,8 +154,12 @@ func (s *server) addAgreementTools() {
 		if err != nil {
 			return "", nil, err
 		}
+		voters, err := addresses("voters", in.Voters)
+		if err != nil {
+			return "", nil, err
+		}
 		p, err := s.b.Propose(ctx, hub.ProposalRequest{
-			Question: in.Question, Options: in.Options, Voters: hub.StringList(splitAddresses(in.Voters)),
+			Question: in.Question, Options: in.Options, Voters: hub.StringList(voters),
 			Rule: in.Rule, Deadline: dl,
 		})
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 )
 
 type sendIn struct {
-	To          string `json:"to" jsonschema:"recipients, comma separated: agent names, role:<role> for every agent with that role, or * for everyone"`
+	To          any    `json:"to" jsonschema:"recipients: an agent name, role:<role> for every agent with that role, or * for everyone; several as a comma-separated string or a list"`
 	Body        string `json:"body" jsonschema:"the message, plain text or markdown"`
 	Subject     string `json:"subject,omitempty" jsonschema:"optional one-line subject"`
 	ReplyTo     int64  `json:"reply_to,omitempty" jsonschema:"id of the message this answers; the reply joins its thread"`
@@ -54,7 +54,7 @@ type searchIn struct {
 }
 
 type shareFileIn struct {
-	To        string `json:"to" jsonschema:"recipients, as for send: names, role:<role> or *"`
+	To        any    `json:"to" jsonschema:"recipients, as for send: names, role:<role> or *, as a string or a list"`
 	Path      string `json:"path" jsonschema:"the file's path"`
 	StartLine int    `json:"start_line,omitempty" jsonschema:"first line of the excerpt, from 1 (default 1)"`
 	EndLine   int    `json:"end_line,omitempty" jsonschema:"last line of the excerpt (default: the end of the file)"`
@@ -88,13 +88,38 @@ func splitAddresses(to string) []string {
 	return out
 }
 
+// addresses reads a list of addresses given as a comma-separated string
+// or a JSON list of strings; what names the argument in errors.
+func addresses(what string, v any) ([]string, error) {
+	var out []string
+	switch v := v.(type) {
+	case nil:
+	case string:
+		out = splitAddresses(v)
+	case []any:
+		for i, item := range v {
+			s, ok := item.(string)
+			if !ok {
+				return nil, invalidf("%s[%d]: must be a string such as bob, role:backend or *", what, i)
+			}
+			out = append(out, splitAddresses(s)...)
+		}
+	default:
+		return nil, invalidf("%s: give a string (bob, role:backend, *) or a list of strings", what)
+	}
+	return out, nil
+}
+
 func (s *server) addMessageTools() {
 	addTool(s, &mcp.Tool{
 		Name: "send",
 		Description: "Send a message to another agent by name, to every agent with a role (role:backend), or to everyone (*). " +
 			"Use it to tell, ask or answer another agent; to reply, pass reply_to. Mail to a name nobody has yet is queued until it registers.",
 	}, func(ctx context.Context, req *mcp.CallToolRequest, in sendIn) (string, any, error) {
-		to := splitAddresses(in.To)
+		to, err := addresses("to", in.To)
+		if err != nil {
+			return "", nil, err
+		}
 		if len(to) == 0 {
 			return "", nil, invalidf("to: give at least one recipient (a name, role:<role> or *)")
 		}
@@ -224,7 +249,10 @@ func (s *server) addMessageTools() {
 		Description: "Send an excerpt of a file (path and line range, with its content and sha256) to other agents, " +
 			"so they see exactly the code you mean.",
 	}, func(ctx context.Context, req *mcp.CallToolRequest, in shareFileIn) (string, any, error) {
-		to := splitAddresses(in.To)
+		to, err := addresses("to", in.To)
+		if err != nil {
+			return "", nil, err
+		}
 		if len(to) == 0 {
 			return "", nil, invalidf("to: give at least one recipient (a name, role:<role> or *)")
 		}

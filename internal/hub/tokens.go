@@ -1,0 +1,236 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Agent tokens expire, rotate and can be revoked; the admin can also free
+// a name outright. This file holds those rules and the audit records of
+// admin actions.
+//
+// Expiry slides: a token is valid until TokenTTL after its last use. A use
+// moves the stored expiry forward only when it has fallen at least
+// tokenTouch behind now+TokenTTL, so a busy agent costs at most one write
+// per token per minute, and the hot path of authentication stays a read.
+
+// DefaultTokenTTL is how long an unused agent token stays valid.
+const DefaultTokenTTL = 30 * 24 * time.Hour
+
+// tokenTouch is the least time between two writes extending one token.
+const tokenTouch = time.Minute
+
+// Admin actions, as AuditRecord.Action.
+const (
+	AuditReset   = "reset"
+	AuditRevoke  = "revoke"
+	AuditRelease = "release"
+)
+
+// AuditRecord is one admin action, as the audit log keeps it and as the
+// data of its admin.* event. It never holds a token or a secret.
+type AuditRecord struct {
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"`
+	// Actor is the agent the caller acted as: "human" for the admin
+	// secret unless it named another, "" for an anonymous caller of a hub
+	// running with --open.
+	Actor string `json:"actor"`
+	// Admin is true when the caller presented the admin secret.
+	Admin bool `json:"admin"`
+	// Target is the agent or name acted on, when there is one.
+	Target string `json:"target,omitempty"`
+	// Detail says what changed.
+	Detail string `json:"detail,omitempty"`
+}
+
+// tokenExpiry returns the expiry of a token used at now; zero when
+// tokens never expire.
+func (s *Service) tokenExpiry(now time.Time) time.Time {
+	if s.opts.TokenTTL < 0 {
+		return time.Time{}
+	}
+	return now.Add(s.opts.TokenTTL)
+}
+
+// expiryDue reports whether a credential used at now should have its
+// expiry moved forward.
+func (s *Service) expiryDue(c Credential, now time.Time) bool {
+	if s.opts.TokenTTL < 0 {
+		return false
+	}
+	if c.ExpiresAt.IsZero() {
+		return true // issued before expiry was on
+	}
+	return s.tokenExpiry(now).Sub(c.ExpiresAt) >= min(tokenTouch, s.opts.TokenTTL/2)
+}
+
+// extendToken moves a valid credential's expiry to now+TokenTTL when it
+// is due. Concurrent requests with one token write once; a failure is
+// logged and does not fail the request, whose token is still valid.
+func (s *Service) extendToken(ctx context.Context, c Credential) {
+	now := s.now()
+	if !s.expiryDue(c, now) {
+		return
+	}
+	key := string(c.TokenHash)
+	if _, busy := s.extending.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	defer s.extending.Delete(key)
+	want := s.tokenExpiry(now)
+	err := s.store.Update(ctx, func(tx Tx) error {
+		cur, err := tx.Credential(ctx, c.TokenHash)
+		if errors.Is(err, ErrNotFound) {
+			return nil // revoked or rotated meanwhile: never bring it back
+		}
+		if err != nil {
+			return err
+		}
+		if !cur.ExpiresAt.IsZero() && !cur.ExpiresAt.Before(want) {
+			return nil
+		}
+		cur.ExpiresAt = want
+		return tx.PutCredential(ctx, cur)
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("extend token expiry", "agent_id", c.AgentID, "err", err)
+	}
+}
+
+// RotateToken replaces every token of the caller's agent with a new one
+// and returns it. The old token is invalid from the moment this returns.
+func (s *Service) RotateToken(ctx context.Context, c Caller) (string, error) {
+	if !c.IsAgent() {
+		return "", Errorf(CodeForbidden, "rotating a token needs the agent's own token")
+	}
+	token, hash, err := newToken()
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	err = s.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.AgentByID(ctx, c.AgentID); err != nil {
+			return err
+		}
+		if err := tx.DeleteCredentials(ctx, c.AgentID); err != nil {
+			return err
+		}
+		return tx.PutCredential(ctx, Credential{AgentID: c.AgentID, TokenHash: hash, Open: s.opts.Open, ExpiresAt: s.tokenExpiry(now)})
+	})
+	if err != nil {
+		return "", fmt.Errorf("rotate token of %q: %w", c.Name, err)
+	}
+	s.Touch(c.Name)
+	return token, nil
+}
+
+// requireAdmin refuses a caller without the admin secret, unless the hub
+// runs with authentication off.
+func (s *Service) requireAdmin(c Caller, what string) error {
+	if !c.Admin && !s.opts.Open {
+		return Errorf(CodeForbidden, "%s needs the admin secret", what)
+	}
+	return nil
+}
+
+// RevokeTokens makes every token of the named agent invalid at once. The
+// agent keeps its name and mail; nobody can act as it until the admin
+// releases the name (ReleaseName) and it registers again. Only the admin
+// may revoke.
+func (s *Service) RevokeTokens(ctx context.Context, c Caller, name string) (AuditRecord, error) {
+	if err := s.requireAdmin(c, "revoking tokens"); err != nil {
+		return AuditRecord{}, err
+	}
+	name, err := NormalizeName("agent name", name)
+	if err != nil {
+		return AuditRecord{}, err
+	}
+	rec := s.auditRecord(AuditRevoke, c, name, "every token of the agent revoked")
+	err = s.store.Update(ctx, func(tx Tx) error {
+		a, err := tx.AgentByName(ctx, name)
+		if errors.Is(err, ErrNotFound) {
+			return Errorf(CodeNotFound, "agent %q is not registered", name)
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteCredentials(ctx, a.ID); err != nil {
+			return err
+		}
+		return appendEvents(ctx, tx, s.event(EventAdminRevoke, c.Name, name, []string{name}, rec))
+	})
+	if err != nil {
+		return AuditRecord{}, fmt.Errorf("revoke tokens of %q: %w", name, err)
+	}
+	s.audit(rec)
+	return rec, nil
+}
+
+// ReleaseName frees a name by force: the agent holding it is removed
+// with its tokens and mail, as if it had deregistered, or a forward left
+// by a rename is dropped. Only the admin may release a name; the
+// dashboard's agent human cannot be released.
+func (s *Service) ReleaseName(ctx context.Context, c Caller, name string) (AuditRecord, error) {
+	if err := s.requireAdmin(c, "releasing a name"); err != nil {
+		return AuditRecord{}, err
+	}
+	name, err := NormalizeName("agent name", name)
+	if err != nil {
+		return AuditRecord{}, err
+	}
+	if name == HumanName {
+		return AuditRecord{}, Errorf(CodeInvalid, "%q is the dashboard's agent; it cannot be released", name)
+	}
+	now := s.now()
+	var rec AuditRecord
+	err = s.store.Update(ctx, func(tx Tx) error {
+		a, err := tx.AgentByName(ctx, name)
+		switch {
+		case err == nil:
+			if err := tx.DeleteAgent(ctx, a.ID); err != nil {
+				return err
+			}
+			rec = s.auditRecord(AuditRelease, c, name, "agent removed with its tokens and mail")
+			return appendEvents(ctx, tx,
+				s.event(EventAgentDeregistered, name, name, nil, nil),
+				s.event(EventAdminRelease, c.Name, name, []string{name}, rec))
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		fwd, err := tx.Forward(ctx, name, now)
+		if errors.Is(err, ErrNotFound) {
+			return Errorf(CodeNotFound, "no agent and no forward holds the name %q", name)
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteForward(ctx, name); err != nil {
+			return err
+		}
+		rec = s.auditRecord(AuditRelease, c, name, fmt.Sprintf("forward to %q removed", fwd.To))
+		return appendEvents(ctx, tx, s.event(EventAdminRelease, c.Name, name, []string{name}, rec))
+	})
+	if err != nil {
+		return AuditRecord{}, fmt.Errorf("release %q: %w", name, err)
+	}
+	s.mu.Lock()
+	delete(s.presence, name)
+	s.mu.Unlock()
+	s.audit(rec)
+	return rec, nil
+}
+
+func (s *Service) auditRecord(action string, c Caller, target, detail string) AuditRecord {
+	return AuditRecord{Time: s.now(), Action: action, Actor: c.Name, Admin: c.Admin, Target: target, Detail: detail}
+}
+
+// audit hands a committed admin action to Options.Audit and the log.
+func (s *Service) audit(rec AuditRecord) {
+	s.log.Info("admin action", "action", rec.Action, "actor", rec.Actor, "admin", rec.Admin, "target", rec.Target, "detail", rec.Detail)
+	if s.opts.Audit != nil {
+		s.opts.Audit(rec)
+	}
+}
