@@ -55,9 +55,16 @@ func TestOversizedAndDeeplyNestedJSON(t *testing.T) {
 	e.unchanged("oversized and nested bodies", before)
 	okay(t, "100 levels are fine", e.do("POST", "/channels/c/send", strings.Repeat("[", 100)+strings.Repeat("]", 100), alice), nil)
 	// A request header over the limit is refused before any handler.
-	a = e.do("GET", "/healthz", nil, "", "X-Big", strings.Repeat("h", 128<<10))
-	if a.status != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("128 KiB header: %s, want 431", a)
+	conn, err := net.Dial("tcp", e.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: %s\r\nX-Big: %s\r\n\r\n", e.host, strings.Repeat("h", 128<<10))
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	line, _ := bufio.NewReader(conn).ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 431 ") {
+		t.Errorf("128 KiB header: %q, want 431", line)
 	}
 }
 
@@ -157,12 +164,18 @@ func TestSlowloris(t *testing.T) {
 		// Meanwhile an honest client is served.
 		okay(t, "healthz during slowloris", e.do("GET", "/healthz", nil, ""), nil)
 		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound, not the expectation
-		n, err := conn.Read(make([]byte, 512))
+		// The hub closes the connection: silently, or after a 400 for
+		// the headers it could not finish (Go's server does that when
+		// bytes arrived), never with a served request.
+		got, err := io.ReadAll(conn)
 		close(stop)
 		wrote.Wait()
 		conn.Close()
-		if n != 0 || !isClosed(err) {
-			t.Fatalf("slowloris (trickle %v): read %d bytes, %v; want the hub to close the connection without an answer", trickle, n, err)
+		if err != nil {
+			t.Fatalf("slowloris (trickle %v): %v after %q; want the hub to close the connection", trickle, err, got)
+		}
+		if len(got) > 0 && !strings.HasPrefix(string(got), "HTTP/1.1 400 ") {
+			t.Fatalf("slowloris (trickle %v): the hub answered %q", trickle, got)
 		}
 	}
 	okay(t, "healthz after", e.do("GET", "/healthz", nil, ""), nil)
@@ -342,7 +355,8 @@ func TestTooManyWaiters(t *testing.T) {
 	done := make(chan int, maxWaiters)
 	for range maxWaiters {
 		go func() {
-			req, _ := http.NewRequest("GET", e.url+"/inbox/greedy/wait?timeout=30000", nil)
+			// peek: one message wakes every wait, none takes it from the others.
+			req, _ := http.NewRequest("GET", e.url+"/inbox/greedy/wait?timeout=30000&peek=true", nil)
 			req.Header.Set("Authorization", "Bearer "+greedy)
 			resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
 			if err != nil {
@@ -369,10 +383,10 @@ func TestTooManyWaiters(t *testing.T) {
 	okay(t, "a wait after the others ended", e.do("GET", "/inbox/greedy/wait?timeout=0", nil, greedy), nil)
 }
 
-// TestEventStreamOfAnUnknownReader: reading /events needs a credential and
-// a stream stays bounded by the waiter limit (see above); here, a stream
-// that stops reading is dropped rather than holding the hub. This guards
-// the bus fan-out: a stalled subscriber must not block publishers.
+// TestStalledStreamDoesNotBlockSends: an event stream whose reader
+// stops reading must not hold the hub: sends go on at full speed while
+// it stalls (the bus drops a subscriber that falls behind, and writes to
+// the stream have a deadline).
 func TestStalledStreamDoesNotBlockSends(t *testing.T) {
 	e := start(t, nil)
 	alice := e.register("alice")

@@ -14,6 +14,7 @@ func (s *Server) routesAgents(mux router) {
 	mux.HandleFunc("DELETE /peers/{name}", s.handleDeregister)
 	mux.HandleFunc("POST /peers/{name}/rename", s.handleRename)
 	mux.HandleFunc("POST /peers/{name}/status", s.handleSetStatus)
+	mux.HandleFunc("POST /peers/{name}/disconnect", s.handleDisconnect)
 	mux.HandleFunc("GET /whoami", s.handleWhoami)
 }
 
@@ -181,6 +182,22 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+// handleDisconnect marks the caller offline at once: its bridge or
+// session has ended and says goodbye instead of waiting out the presence
+// timeout.
+func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.auth(r, pathAgent(r, "name"))
+	if err != nil {
+		return err
+	}
+	if !c.IsAgent() {
+		return hub.Errorf(hub.CodeForbidden, "disconnecting needs an agent token")
+	}
+	s.svc.Disconnect(r.Context(), c.Name)
+	writeJSON(w, http.StatusOK, ok)
 	return nil
 }
 

@@ -165,3 +165,43 @@ func TestRegisterResponseShape(t *testing.T) {
 		t.Errorf("capabilities = %s, want []", m["capabilities"])
 	}
 }
+
+func TestDisconnectMarksOfflineAtOnce(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	online := func(name string) bool {
+		t.Helper()
+		var p hub.Peer
+		e.mustJSON(e.call("GET", "/peers/"+name, "", "admin"), 200, &p)
+		return p.Online
+	}
+	if !online("bob") {
+		t.Fatal("bob registered just now but shows offline")
+	}
+	if r := e.call("POST", "/peers/bob/disconnect", "", "alice"); r.status != 403 {
+		t.Fatalf("alice disconnecting bob: status %d, want 403; %s", r.status, r.body)
+	}
+	if !online("bob") {
+		t.Fatal("another agent's disconnect took bob offline")
+	}
+	e.mustJSON(e.call("POST", "/peers/bob/disconnect", "", "bob"), 200, nil)
+	if online("bob") {
+		t.Fatal("bob still online after disconnecting")
+	}
+}
+
+func TestStatusGivesLastEventID(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	var st struct {
+		LastEventID int64 `json:"last_event_id"`
+	}
+	e.mustJSON(e.call("GET", "/status", "", "alice"), 200, &st)
+	before := st.LastEventID
+	if before == 0 {
+		t.Fatal("last_event_id is 0 after registrations and a send")
+	}
+	e.mustJSON(e.call("POST", "/messages", `{"to":"bob","body":"again"}`, "alice"), 201, nil)
+	e.mustJSON(e.call("GET", "/status", "", "alice"), 200, &st)
+	if st.LastEventID <= before {
+		t.Fatalf("last_event_id = %d after a send, want more than %d", st.LastEventID, before)
+	}
+}

@@ -59,9 +59,15 @@ func (s *Server) statusPeers(ctx context.Context, st map[string]any) error {
 			online++
 		}
 	}
+	last, err := s.svc.LastEventID(ctx)
+	if err != nil {
+		return err
+	}
 	st["peers"] = peers
 	st["count"] = len(peers)
 	st["online"] = online
+	// Followers start the event stream here instead of replaying history.
+	st["last_event_id"] = last
 	return nil
 }
 

@@ -584,6 +584,17 @@ func (s *Service) Search(ctx context.Context, c Caller, query string, p Page) (H
 	return s.history(ctx, HistoryQuery{Search: query, ViewerID: viewer(c), Before: p.Before, Limit: p.Limit})
 }
 
+// LastEventID returns the ID of the newest event, or 0.
+func (s *Service) LastEventID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.store.View(ctx, func(r Reader) error {
+		var err error
+		id, err = r.LastEventID(ctx)
+		return err
+	})
+	return id, err
+}
+
 // Events returns stored events after the given ID that pass f.
 func (s *Service) Events(ctx context.Context, after int64, limit int, f Filter) ([]Event, error) {
 	var out []Event
