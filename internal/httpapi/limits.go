@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,14 +136,18 @@ func addrKey(remote string) string {
 	if err != nil {
 		host = remote
 	}
-	ip := net.ParseIP(host)
-	if ip == nil || ip.IsLoopback() {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
 		return ""
 	}
-	if v4 := ip.To4(); v4 != nil {
-		return v4.String()
+	ip = ip.Unmap().WithZone("")
+	switch {
+	case ip.IsLoopback():
+		return ""
+	case ip.Is4():
+		return ip.String()
 	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	return netip.PrefixFrom(ip, 64).Masked().String()
 }
 
 // addrCountedKey marks a request whose address was already counted, so a

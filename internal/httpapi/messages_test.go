@@ -113,7 +113,8 @@ func TestMessageRoutes(t *testing.T) {
 
 		// GET /threads/{id}, /history/{peer}, /search
 		{name: "thread as participant", method: "GET", path: "/threads/{msg}", cred: "alice", want: 200, contains: []string{"hello bob"}},
-		{name: "thread as outsider is empty", method: "GET", path: "/threads/{msg}", cred: "carol", want: 200, contains: []string{`"messages":[]`}},
+		{name: "thread as outsider is not found", method: "GET", path: "/threads/{msg}", cred: "carol", want: 404, wantCode: "not_found"},
+		{name: "unknown thread", method: "GET", path: "/threads/nope", cred: "alice", want: 404, wantCode: "not_found"},
 		{name: "thread as admin", method: "GET", path: "/threads/{msg}", cred: "admin", want: 200, contains: []string{"hello bob"}},
 		{name: "history with a peer", method: "GET", path: "/history/bob", cred: "alice", want: 200, contains: []string{"hello bob"}},
 		{name: "history with a stranger", method: "GET", path: "/history/carol", cred: "alice", want: 200, contains: []string{`"messages":[]`}},

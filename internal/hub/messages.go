@@ -537,7 +537,13 @@ func (s *Service) Thread(ctx context.Context, c Caller, thread string, p Page) (
 	if err != nil {
 		return HistoryResult{}, err
 	}
-	return s.history(ctx, HistoryQuery{Thread: thread, ViewerID: viewer(c), Before: p.Before, Limit: p.Limit})
+	res, err := s.history(ctx, HistoryQuery{Thread: thread, ViewerID: viewer(c), Before: p.Before, Limit: p.Limit})
+	if err == nil && len(res.Messages) == 0 && p.Before == 0 {
+		// Nothing the caller may see: an unknown thread and a thread of
+		// others look the same from outside.
+		return HistoryResult{}, Errorf(CodeNotFound, "thread %q not found", thread)
+	}
+	return res, err
 }
 
 // Conversation returns a page of what the caller and peer sent each

@@ -541,3 +541,24 @@ func TestPresenceFollowsConnectionsAndRenames(t *testing.T) {
 		t.Fatal("robert still online after releasing its connection and the presence timeout")
 	}
 }
+
+func TestUnknownThreadIsNotFound(t *testing.T) {
+	e := newEnv(t, hub.Options{})
+	alice := e.register("alice", "")
+	e.register("bob", "")
+	carol := e.register("carol", "")
+	res := e.send(alice, "private", "bob")
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name   string
+		c      hub.Caller
+		thread string
+	}{
+		{"unknown thread", alice, "no-such-thread"},
+		{"someone else's thread", carol, res.Message.Thread},
+	} {
+		if _, err := e.svc.Thread(ctx, tt.c, tt.thread, hub.Page{}); !errors.Is(err, hub.ErrNotFound) {
+			t.Errorf("%s: err %v, want not_found", tt.name, err)
+		}
+	}
+}
