@@ -45,6 +45,9 @@ func (b *Bridge) as(ctx context.Context, mode retry, fn func(context.Context, *c
 func (b *Bridge) reregister(ctx context.Context, id identity) error {
 	req := b.registerRequest("")
 	req.Name, req.Token = id.name, id.token
+	if tok, err := b.tokens.Load(id.name); err == nil && tok != "" && tok != id.token {
+		req.Token = tok // rotated meanwhile (parley token rotate)
+	}
 	reg, err := b.registerAt(ctx, req)
 	if err != nil {
 		return err
