@@ -78,6 +78,16 @@ func (c *limitConn) Close() error {
 	return c.Conn.Close()
 }
 
+// CloseWrite half-closes a TCP connection, as http.Server does before
+// closing one whose request body it did not read, so the client gets the
+// answer rather than a reset.
+func (c *limitConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // admit counts c, closing the oldest connection not serving a request
 // when the limiter is full. It reports false when every connection is
 // busy.

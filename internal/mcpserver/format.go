@@ -51,9 +51,9 @@ func writeMessage(b *strings.Builder, m hub.Message, seq int64, state string) {
 	}
 	b.WriteString(" ---\n")
 	if m.Subject != "" {
-		fmt.Fprintf(b, "Subject: %s\n", m.Subject)
+		fmt.Fprintf(b, "Subject: %s\n", unfence(m.Subject))
 	}
-	b.WriteString(m.Body)
+	b.WriteString(unfence(m.Body)) // fence.go: a body cannot forge fences
 	if !strings.HasSuffix(m.Body, "\n") {
 		b.WriteByte('\n')
 	}
@@ -89,7 +89,7 @@ func writeAttachment(b *strings.Builder, a hub.Attachment) {
 		b.WriteString("]\n")
 	}
 	if a.Content != "" {
-		b.WriteString(a.Content)
+		b.WriteString(unfence(a.Content))
 		if !strings.HasSuffix(a.Content, "\n") {
 			b.WriteByte('\n')
 		}
