@@ -113,7 +113,12 @@ try {
   check(note.meta?.from === "alice" && note.meta?.kind === "message" && /^\d+$/.test(note.meta?.id ?? ""), "notification meta names the sender and id", note.meta);
   check(note.content.includes("from alice (authenticated)"), "notification content marks the authenticated sender", note.content);
   check(Object.keys(note.meta).every((k) => /^[A-Za-z0-9_]+$/.test(k)), "meta keys are letters, digits and _", note.meta);
-  const unread = text(await call(bob.client, "read"));
+  // The bridge marks a message read once its push was written, which may
+  // land just after the notification: peek until it has, never consuming.
+  const unread = await waitFor("the pushed message to count as read", async () => {
+    const t = text(await call(bob.client, "read", { peek: true }));
+    return t.includes("No unread messages") ? t : null;
+  });
   check(unread.includes("No unread messages"), "a pushed message counts as read", unread);
 
   // A third client over Streamable HTTP at /mcp, authenticated with the
