@@ -1,0 +1,114 @@
+package bus_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/parley-dev/parley/internal/bus"
+	"github.com/parley-dev/parley/internal/hub"
+)
+
+// drain returns the kinds of the events waiting on sub, without blocking.
+func drain(sub hub.Subscription) []string {
+	var kinds []string
+	for {
+		select {
+		case e, ok := <-sub.C():
+			if !ok {
+				return append(kinds, "closed")
+			}
+			kinds = append(kinds, e.Kind+":"+e.Subject)
+		default:
+			return kinds
+		}
+	}
+}
+
+func TestPublishRoutesByFilter(t *testing.T) {
+	events := []hub.Event{
+		{Kind: "message.sent", Actor: "alice", Targets: []string{"bob", "carol"}, Subject: "1"},
+		{Kind: "agent.online", Actor: "dave", Subject: "dave"},
+		{Kind: "signal.emitted", Actor: "bob", Subject: "ready"},
+	}
+	tests := []struct {
+		name   string
+		filter hub.Filter
+		want   []string
+	}{
+		{"everything", hub.Filter{}, []string{"message.sent:1", "agent.online:dave", "signal.emitted:ready"}},
+		{"a target", hub.Filter{Agents: []string{"carol"}}, []string{"message.sent:1"}},
+		{"an actor", hub.Filter{Agents: []string{"bob"}}, []string{"message.sent:1", "signal.emitted:ready"}},
+		{"actor and target of one event, delivered once", hub.Filter{Agents: []string{"alice", "bob"}}, []string{"message.sent:1", "signal.emitted:ready"}},
+		{"kind prefix", hub.Filter{Kinds: []string{"agent"}}, []string{"agent.online:dave"}},
+		{"agent and kind", hub.Filter{Agents: []string{"bob"}, Kinds: []string{"signal"}}, []string{"signal.emitted:ready"}},
+		{"subject", hub.Filter{Subjects: []string{"ready"}}, []string{"signal.emitted:ready"}},
+		{"nobody", hub.Filter{Agents: []string{"erin"}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := bus.New(16)
+			sub := b.Subscribe(tt.filter)
+			defer sub.Close()
+			b.Publish(events...)
+			if got := drain(sub); !slices.Equal(got, tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSlowSubscriberIsClosedOthersKeepGoing(t *testing.T) {
+	b := bus.New(2)
+	slow := b.Subscribe(hub.Filter{Agents: []string{"bob"}})
+	fast := b.Subscribe(hub.Filter{Agents: []string{"bob"}})
+	for i := range 3 {
+		b.Publish(hub.Event{Kind: "message.sent", Targets: []string{"bob"}, Subject: string(rune('a' + i))})
+		if i == 1 {
+			drain(fast) // fast keeps up; slow does not
+		}
+	}
+	if got := drain(slow); !slices.Equal(got, []string{"message.sent:a", "message.sent:b", "closed"}) {
+		t.Fatalf("slow subscriber got %v, want its buffer and then closed", got)
+	}
+	if got := drain(fast); !slices.Equal(got, []string{"message.sent:c"}) {
+		t.Fatalf("fast subscriber got %v, want [message.sent:c]", got)
+	}
+	if n := b.Subscribers(); n != 1 {
+		t.Fatalf("subscribers = %d, want 1 after the slow one was dropped", n)
+	}
+}
+
+func TestCloseIsIdempotentAndUnsubscribes(t *testing.T) {
+	b := bus.New(4)
+	all := b.Subscribe(hub.Filter{})
+	one := b.Subscribe(hub.Filter{Agents: []string{"bob", "carol"}})
+	if n := b.Subscribers(); n != 2 {
+		t.Fatalf("subscribers = %d, want 2", n)
+	}
+	one.Close()
+	one.Close()
+	all.Close()
+	if n := b.Subscribers(); n != 0 {
+		t.Fatalf("subscribers = %d after Close, want 0", n)
+	}
+	b.Publish(hub.Event{Kind: "message.sent", Targets: []string{"bob"}})
+	if got := drain(one); !slices.Equal(got, []string{"closed"}) {
+		t.Fatalf("closed subscription got %v", got)
+	}
+}
+
+func TestConcurrentPublishAndSubscribe(t *testing.T) {
+	b := bus.New(1024)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1000 {
+			b.Publish(hub.Event{Kind: "message.sent", Actor: "a", Targets: []string{"b"}})
+		}
+	}()
+	for range 200 {
+		s := b.Subscribe(hub.Filter{Agents: []string{"b"}})
+		s.Close()
+	}
+	<-done
+}
