@@ -280,3 +280,71 @@ func TestRevocationAndRelease(t *testing.T) {
 		t.Errorf("admin events after the reset: %+v, %v", evs, err)
 	}
 }
+
+// TestMCPSSESessionHijack: a POST to an HTTP+SSE MCP session acts as the
+// session's agent, so only the credential that opened the session may
+// send one; anyone else who learns the session id is refused. Revoking
+// the agent ends its MCP stream at once, as it ends its event stream.
+func TestMCPSSESessionHijack(t *testing.T) {
+	e := start(t, nil)
+	alice := e.register("alice")
+	mallory := e.register("mallory")
+
+	req, _ := http.NewRequest("GET", e.url+"/mcp/sse", nil)
+	req.Header.Set("Authorization", "Bearer "+alice)
+	resp, err := e.hc.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("alice's MCP SSE stream: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var endpoint string
+	for endpoint == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("alice's MCP SSE stream ended before naming its endpoint")
+			}
+			if p, ok := strings.CutPrefix(l, "data: "); ok {
+				endpoint = p
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no endpoint event on alice's MCP SSE stream")
+		}
+	}
+
+	// A tool call as alice, sent with another credential.
+	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"send","arguments":{"to":"mallory","body":"from alice"}}}`
+	before := e.state()
+	for name, cred := range map[string]string{"mallory's token": mallory, "no credential": ""} {
+		a := e.do("POST", endpoint, call, cred)
+		if cred == "" {
+			refused(t, name, a, http.StatusUnauthorized, hub.CodeUnauthenticated)
+		} else {
+			refused(t, name, a, http.StatusForbidden, hub.CodeForbidden)
+		}
+	}
+	e.unchanged("POSTs to alice's session", before)
+
+	okay(t, "revoke", e.do("POST", "/admin/revoke", `{"agent":"alice"}`, e.admin), nil)
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case _, ok := <-lines:
+			if ok {
+				continue
+			}
+		case <-deadline:
+			t.Fatal("alice's MCP SSE stream still runs after her tokens were revoked")
+		}
+		break
+	}
+	refused(t, "revoked token posts", e.do("POST", endpoint, call, alice), http.StatusUnauthorized, hub.CodeUnauthenticated)
+}

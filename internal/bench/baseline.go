@@ -62,7 +62,10 @@ func syncBaseline(ctx context.Context, opts *Options, scenarios []string, prog *
 	if err != nil {
 		return err
 	}
-	r := newRunner(&o, t, "hub sync="+mode, prog, rep)
+	r, err := newRunner(&o, t, "hub sync="+mode, prog, rep)
+	if err != nil {
+		return errors.Join(err, t.close())
+	}
 	err = r.runAll(ctx, run)
 	return errors.Join(err, t.close())
 }

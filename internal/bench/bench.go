@@ -7,10 +7,10 @@
 // compared.
 //
 // The hub is one the run starts itself, in process on 127.0.0.1:0 with a
-// temporary data directory (Self), a real `parley serve` child process
-// (Spawn, to measure the hub's own memory), or a running hub (URL). Every
-// run is bounded in count and time and talks only to loopback addresses
-// when it starts the hub itself.
+// temporary data directory (the default), a real `parley serve` child process
+// (Spawn, to measure the hub's own memory), or a running hub on this
+// machine (URL). Every run is bounded in count and time, and talks only to
+// loopback addresses.
 package bench
 
 import (
@@ -19,11 +19,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/parley-dev/parley/internal/hubserver"
 )
 
 // Scenario names, in the order Run runs them when none are chosen.
@@ -65,7 +68,7 @@ var Baselines = []string{BaselineHTTPEcho, BaselineNATS, BaselineSync}
 // Defaults for Options.
 const (
 	DefaultDuration  = 10 * time.Second
-	DefaultSenders   = 32
+	DefaultSenders   = 128
 	DefaultReceivers = 4
 	DefaultFanout    = 100
 	DefaultWaiters   = 10_000
@@ -167,6 +170,15 @@ func (o Options) Validate() error {
 	case "", "full", "normal":
 	default:
 		return fmt.Errorf("bench: Sync %q: must be full or normal", o.Sync)
+	}
+	if o.URL != "" {
+		u, err := url.Parse(o.URL)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("bench: URL %q: want http://host:port", o.URL)
+		}
+		if !hubserver.IsLoopback(u.Hostname()) {
+			return fmt.Errorf("bench: URL %q: a load generator drives only hubs on this machine, at a loopback address (127.0.0.1, ::1, localhost)", o.URL)
+		}
 	}
 	if o.URL != "" && o.Spawn {
 		return errors.New("bench: Spawn: a run drives either the hub at URL or one it starts")
@@ -411,7 +423,10 @@ func runOnce(ctx context.Context, opts *Options, scenarios []string, prog *progr
 	if tg.kind == kindRemote {
 		rep.Hub = tg.url
 	}
-	r := newRunner(opts, tg, hubLabel, prog, rep)
+	r, err := newRunner(opts, tg, hubLabel, prog, rep)
+	if err != nil {
+		return errors.Join(err, tg.close())
+	}
 	profiling := opts.CPUProfile != nil && tg.kind == kindSelf
 	if profiling {
 		if err := pprof.StartCPUProfile(opts.CPUProfile); err != nil {

@@ -122,6 +122,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"preload not ascending", bench.Options{Preload: []int{100, 10}}, "ascending"},
 		{"profile of a remote hub", bench.Options{URL: "http://127.0.0.1:1", CPUProfile: &bytes.Buffer{}}, "CPUProfile"},
 		{"spawn without binary", bench.Options{Spawn: true}, "Exe"},
+		{"hub on another machine", bench.Options{URL: "http://192.0.2.1:7878"}, "loopback"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,15 +44,14 @@ type agent struct {
 	c     *client.Client
 }
 
-func newRunner(opts *Options, t *target, label string, prog *progress, rep *Report) *runner {
+func newRunner(opts *Options, t *target, label string, prog *progress, rep *Report) (*runner, error) {
 	var id [3]byte
 	_, _ = rand.Read(id[:])
 	base, err := client.New(t.url, client.Options{AdminSecret: t.admin, JoinSecret: t.join, UserAgent: "parley-bench"})
 	if err != nil {
-		// t.url was checked when the target started.
-		panic(err)
+		return nil, fmt.Errorf("bench: %w", err)
 	}
-	return &runner{opts: opts, t: t, label: label, prog: prog, rep: rep, base: base, runID: hex.EncodeToString(id[:])}
+	return &runner{opts: opts, t: t, label: label, prog: prog, rep: rep, base: base, runID: hex.EncodeToString(id[:])}, nil
 }
 
 // runAll runs scenarios in order; a scenario that fails is reported and

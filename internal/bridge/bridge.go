@@ -122,31 +122,70 @@ type Bridge struct {
 
 // New checks cfg and returns a Bridge; nothing starts until Serve.
 func New(cfg Config) (*Bridge, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("bridge: hub URL %q: want http://host:port", cfg.URL)
+	}
+	tokens, err := config.NewTokenStore(cfg.ConfigDir, cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	b := &Bridge{
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "bridge"),
+		local:     hubserver.IsLoopback(u.Hostname()),
+		tokens:    tokens,
+		idReady:   make(chan struct{}),
+		idChanged: make(chan struct{}),
+	}
+	if b.httpClient, err = newHTTPClient(b.local, cfg.CAFile); err != nil {
+		return nil, err
+	}
+	if b.pushFrom, err = parsePushFrom(cfg.PushFrom); err != nil {
+		return nil, err
+	}
+	b.base, err = client.New(cfg.URL, client.Options{HTTPClient: b.httpClient, UserAgent: b.userAgent()})
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	elect := b.local && !cfg.NoElect
+	b.link = newLink(cfg.URL, elect, b.startHub, b.base, cfg.CheckInterval, b.log)
+	if cfg.Push == PushClaudeChannel {
+		b.push = newPusher(b)
+	}
+	return b, nil
+}
+
+// check validates cfg, normalizes its names and fills in defaults.
+func (cfg *Config) check() error {
 	if cfg.URL == "" {
-		return nil, errors.New("bridge: URL is empty")
+		return errors.New("bridge: URL is empty")
 	}
 	if cfg.DataDir == "" {
-		return nil, errors.New("bridge: DataDir is empty")
+		return errors.New("bridge: DataDir is empty")
 	}
 	switch cfg.Push {
 	case PushNone, PushClaudeChannel:
 	default:
-		return nil, fmt.Errorf("bridge: push %q: must be %q or empty", cfg.Push, PushClaudeChannel)
+		return fmt.Errorf("bridge: push %q: must be %q or empty", cfg.Push, PushClaudeChannel)
 	}
 	if _, err := mcpserver.ParseTools(cfg.Tools); err != nil {
-		return nil, fmt.Errorf("bridge: %w", err)
+		return fmt.Errorf("bridge: %w", err)
 	}
 	if cfg.Name != "" {
 		n, err := hub.NormalizeName("name", cfg.Name)
 		if err != nil {
-			return nil, fmt.Errorf("bridge: %w", err)
+			return fmt.Errorf("bridge: %w", err)
 		}
 		cfg.Name = n
 	}
 	if cfg.Role != "" {
 		r, err := hub.NormalizeName("role", cfg.Role)
 		if err != nil {
-			return nil, fmt.Errorf("bridge: %w", err)
+			return fmt.Errorf("bridge: %w", err)
 		}
 		cfg.Role = r
 	}
@@ -165,53 +204,31 @@ func New(cfg Config) (*Bridge, error) {
 	if cfg.Project == "" {
 		cfg.Project = ProjectName()
 	}
-	u, err := url.Parse(cfg.URL)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("bridge: hub URL %q: want http://host:port", cfg.URL)
+	return nil
+}
+
+// newHTTPClient returns the one pool of connections every call of a
+// bridge uses. It has no overall timeout, since waits are long polls
+// bounded by their own contexts. A loopback hub (local) is never reached
+// through a proxy; caFile, when set, is the CA the hub's certificate is
+// checked against.
+func newHTTPClient(local bool, caFile string) (*http.Client, error) {
+	t := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
 	}
-	tokens, err := config.NewTokenStore(cfg.ConfigDir, cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("bridge: %w", err)
+	if !local {
+		t.Proxy = http.ProxyFromEnvironment
 	}
-	b := &Bridge{
-		cfg:       cfg,
-		log:       cfg.Logger.With("component", "bridge"),
-		local:     hubserver.IsLoopback(u.Hostname()),
-		tokens:    tokens,
-		idReady:   make(chan struct{}),
-		idChanged: make(chan struct{}),
-		// One pool of connections for every call; no overall timeout,
-		// since waits are long polls bounded by their own contexts.
-		httpClient: &http.Client{Transport: &http.Transport{
-			Proxy:               nil, // a loopback hub never goes through a proxy
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 16,
-			IdleConnTimeout:     90 * time.Second,
-		}},
-	}
-	if !b.local {
-		b.httpClient.Transport.(*http.Transport).Proxy = http.ProxyFromEnvironment
-	}
-	if cfg.CAFile != "" {
-		tc, err := client.TLSConfig(cfg.CAFile)
+	if caFile != "" {
+		tc, err := client.TLSConfig(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("bridge: %w", err)
 		}
-		b.httpClient.Transport.(*http.Transport).TLSClientConfig = tc
+		t.TLSClientConfig = tc
 	}
-	if b.pushFrom, err = parsePushFrom(cfg.PushFrom); err != nil {
-		return nil, err
-	}
-	b.base, err = client.New(cfg.URL, client.Options{HTTPClient: b.httpClient, UserAgent: b.userAgent()})
-	if err != nil {
-		return nil, fmt.Errorf("bridge: %w", err)
-	}
-	elect := b.local && !cfg.NoElect
-	b.link = newLink(cfg.URL, elect, b.startHub, b.base, cfg.CheckInterval, b.log)
-	if cfg.Push == PushClaudeChannel {
-		b.push = newPusher(b)
-	}
-	return b, nil
+	return &http.Client{Transport: t}, nil
 }
 
 func (b *Bridge) userAgent() string { return "parley-mcp/" + b.cfg.Version }

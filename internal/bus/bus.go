@@ -46,6 +46,7 @@ type sub struct {
 	closed bool
 }
 
+// C implements hub.Subscription.
 func (s *sub) C() <-chan hub.Event { return s.ch }
 
 // Close ends the subscription; it is safe to call more than once.

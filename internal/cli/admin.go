@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/parley-dev/parley/internal/client"
+	"github.com/parley-dev/parley/internal/config"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
@@ -59,7 +60,7 @@ func runAdmin(cmd *cobra.Command, name, action string) error {
 	if err != nil {
 		return err
 	}
-	ts, err := newTokenStore(g.url)
+	ts, err := config.NewTokenStore("", g.url)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func runAdmin(cmd *cobra.Command, name, action string) error {
 	if err != nil {
 		return s.explain(err)
 	}
-	if err := ts.remove(name); err != nil {
+	if err := ts.Remove(name); err != nil {
 		return fmt.Errorf("%s: done, but removing the stored token of %q failed: %w", action, name, err)
 	}
 	w := cmd.OutOrStdout()

@@ -7,7 +7,19 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/parley-dev/parley/internal/hub"
 )
+
+// parseDeadlineFlag parses --deadline: a duration (10m) or an RFC 3339
+// time; "" is none.
+func parseDeadlineFlag(s string) (hub.Deadline, error) {
+	d, err := hub.ParseDeadline(s)
+	if err != nil {
+		return hub.Deadline{}, fmt.Errorf("--deadline: %s", hub.PublicMessage(err))
+	}
+	return d, nil
+}
 
 // argsRange accepts between min and max positional arguments (max < 0:
 // no limit); otherwise it names the usage.
@@ -21,10 +33,14 @@ func argsRange(min, max int) cobra.PositionalArgs {
 }
 
 // parseID parses a message ID: a positive number, "#12" accepted.
-func parseID(s string) (int64, error) {
+func parseID(s string) (int64, error) { return parseIDOf("message", s) }
+
+// parseIDOf parses the ID of a kind of record ("message", "lease"...):
+// a positive number, "#12" accepted. Its error names the kind.
+func parseIDOf(kind, s string) (int64, error) {
 	n, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimSpace(s), "#"), 10, 64)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a message id (want a number such as 12)", s)
+		return 0, fmt.Errorf("%q is not a %s id (want a number such as 12)", s, kind)
 	}
 	return n, nil
 }
@@ -39,8 +55,10 @@ type numFlag struct {
 
 var _ pflag.Value = (*numFlag)(nil)
 
+// String implements pflag.Value.
 func (f *numFlag) String() string { return strconv.FormatInt(f.n, 10) }
 
+// Type implements pflag.Value: "ID" or "N", as help shows it.
 func (f *numFlag) Type() string {
 	if f.id {
 		return "ID"
@@ -48,6 +66,7 @@ func (f *numFlag) Type() string {
 	return "N"
 }
 
+// Set implements pflag.Value.
 func (f *numFlag) Set(s string) error {
 	if f.id {
 		n, err := parseID(s)

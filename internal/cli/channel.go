@@ -176,11 +176,7 @@ func printPosts(w io.Writer, now time.Time, res hub.ChannelRead) {
 		return
 	}
 	for _, p := range res.Messages {
-		from := p.From
-		if from == "" {
-			from = "(anonymous)"
-		}
-		fmt.Fprintf(w, "#%d  %s  %s  %s\n", p.Seq, from, ago(now, p.CreatedAt), clean(string(p.Data), false))
+		fmt.Fprintf(w, "#%d  %s  %s  %s\n", p.Seq, orAnonymous(p.From), ago(now, p.CreatedAt), clean(string(p.Data), false))
 	}
 	if res.More {
 		fmt.Fprintf(w, "(more: parley channel read %s --since %d)\n", res.Channel, res.Next)

@@ -113,13 +113,11 @@ before the command finished.`,
 				}
 				req.Params = p
 			}
-			if deadline != "" {
-				d, err := hub.ParseDeadline(deadline)
-				if err != nil {
-					return fmt.Errorf("--deadline: %s", hub.PublicMessage(err))
-				}
-				req.Deadline = d
+			d, err := parseDeadlineFlag(deadline)
+			if err != nil {
+				return err
 			}
+			req.Deadline = d
 			if err := checkWait("--wait", wait); err != nil {
 				return err
 			}
@@ -258,7 +256,7 @@ the command failed with the reason given.`,
   parley cmd ack 12 --fail "port 7400 in use"`,
 		Args: argsRange(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseCommandID(args[0])
+			id, err := parseIDOf("command", args[0])
 			if err != nil {
 				return err
 			}
@@ -295,14 +293,6 @@ the command failed with the reason given.`,
 	return cmd
 }
 
-func parseCommandID(s string) (int64, error) {
-	id, err := parseID(s)
-	if err != nil {
-		return 0, errors.New(strings.Replace(err.Error(), "message id", "command id", 1))
-	}
-	return id, nil
-}
-
 func newCmdStatusCmd() *cobra.Command {
 	var wait time.Duration
 	cmd := &cobra.Command{
@@ -314,7 +304,7 @@ up to that long for it to finish; the exit status is then as for cmd send
 --wait.`,
 		Args: argsRange(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseCommandID(args[0])
+			id, err := parseIDOf("command", args[0])
 			if err != nil {
 				return err
 			}
@@ -397,7 +387,7 @@ pending, claimed, done, failed or expired.`,
 			t := newTable(w)
 			fmt.Fprintln(t, "ID\tACTION\tFROM\tTARGET\tSTATUS\tCLAIMED BY\tCREATED")
 			for _, c := range cmds {
-				fmt.Fprintf(t, "#%d\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, oneLine(c.Action, 40), c.From, c.Target, c.Status, dash(c.ClaimedBy), ago(now, c.CreatedAt))
+				fmt.Fprintf(t, "#%d\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, oneLine(c.Action, 40), c.From, c.Target, c.Status, orDash(c.ClaimedBy), ago(now, c.CreatedAt))
 			}
 			return t.Flush()
 		},
@@ -408,12 +398,4 @@ pending, claimed, done, failed or expired.`,
 	f.StringVar(&status, "status", "", "only commands in this state")
 	f.Var(&limit, "limit", "at most this many (default 100)")
 	return cmd
-}
-
-// dash prints "-" for an empty table cell.
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -9,6 +9,7 @@ type ExitError struct {
 	Err  error
 }
 
+// Error returns the message of the error carried, or "exit status".
 func (e *ExitError) Error() string {
 	if e.Err == nil {
 		return "exit status"
@@ -16,6 +17,7 @@ func (e *ExitError) Error() string {
 	return e.Err.Error()
 }
 
+// Unwrap returns the error carried.
 func (e *ExitError) Unwrap() error { return e.Err }
 
 // ExitCode returns the exit status for err: the code of an ExitError, 1

@@ -142,7 +142,7 @@ const (
 type session struct {
 	g      globals
 	c      *client.Client
-	tokens tokenStore
+	tokens config.TokenStore
 	// name is the agent acted as; empty when acting without one.
 	name string
 	// hasToken is true when a stored token authenticates the agent.
@@ -156,12 +156,12 @@ func connect(cmd *cobra.Command, n need) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts, err := newTokenStore(g.url)
+	ts, err := config.NewTokenStore("", g.url)
 	if err != nil {
 		return nil, err
 	}
 	s := &session{g: g, tokens: ts}
-	name, token, err := ts.resolve(g.as)
+	name, token, err := resolveAgent(ts, g.as)
 	switch {
 	case err == nil:
 	case n == anyCredential && errors.Is(err, errNoIdentity):

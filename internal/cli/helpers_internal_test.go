@@ -11,61 +11,41 @@ import (
 	"github.com/parley-dev/parley/internal/config"
 )
 
-func TestHubKey(t *testing.T) {
-	tests := []struct{ url, want string }{
-		{"http://127.0.0.1:7878", "127.0.0.1_7878"},
-		{"http://LocalHost:80/prefix", "localhost_80"},
-		{"https://hub.example.com", "hub.example.com_443"},
-		{"http://hub.example.com", "hub.example.com_80"},
-		{"http://[::1]:7878", "__1_7878"},
-	}
-	for _, tt := range tests {
-		if got, err := hubKey(tt.url); err != nil || got != tt.want {
-			t.Errorf("hubKey(%q) = %q, %v; want %q", tt.url, got, err, tt.want)
-		}
-	}
-	for _, bad := range []string{"127.0.0.1:7878", "ftp://x:1", "http://"} {
-		if _, err := hubKey(bad); err == nil {
-			t.Errorf("hubKey(%q): no error", bad)
-		}
-	}
-}
-
-func TestTokenStoreResolve(t *testing.T) {
+func TestResolveAgent(t *testing.T) {
 	t.Setenv(config.EnvConfig, t.TempDir())
-	ts, err := newTokenStore("http://127.0.0.1:7878")
+	ts, err := config.NewTokenStore("", "http://127.0.0.1:7878")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := ts.resolve(""); !errors.Is(err, errNoIdentity) || !strings.Contains(err.Error(), `run "parley register NAME" first`) {
+	if _, _, err := resolveAgent(ts, ""); !errors.Is(err, errNoIdentity) || !strings.Contains(err.Error(), `run "parley register NAME" first`) {
 		t.Errorf("resolve with nothing stored = %v", err)
 	}
-	if name, tok, err := ts.resolve("zed"); name != "zed" || tok != "" || err != nil {
+	if name, tok, err := resolveAgent(ts, "zed"); name != "zed" || tok != "" || err != nil {
 		t.Errorf("resolve(zed) with nothing stored = %q, %q, %v; want zed without a token", name, tok, err)
 	}
-	if err := ts.save("alice", "pt_a"); err != nil {
+	if err := ts.Save("alice", "pt_a"); err != nil {
 		t.Fatal(err)
 	}
 	// Files that are not tokens of valid names are ignored.
-	os.WriteFile(filepath.Join(ts.dir, "Bad Name.token"), []byte("x"), 0o600)
-	os.WriteFile(filepath.Join(ts.dir, "notes.txt"), []byte("x"), 0o600)
-	if name, tok, err := ts.resolve(""); name != "alice" || tok != "pt_a" || err != nil {
+	os.WriteFile(filepath.Join(ts.Dir(), "Bad Name.token"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(ts.Dir(), "notes.txt"), []byte("x"), 0o600)
+	if name, tok, err := resolveAgent(ts, ""); name != "alice" || tok != "pt_a" || err != nil {
 		t.Errorf("resolve with one stored = %q, %q, %v", name, tok, err)
 	}
-	ts.save("bob", "pt_b")
-	if _, _, err := ts.resolve(""); !errors.Is(err, errNoIdentity) || !strings.Contains(err.Error(), "(alice, bob)") {
+	ts.Save("bob", "pt_b")
+	if _, _, err := resolveAgent(ts, ""); !errors.Is(err, errNoIdentity) || !strings.Contains(err.Error(), "(alice, bob)") {
 		t.Errorf("resolve with two stored = %v", err)
 	}
-	if err := ts.move("bob", "robert"); err != nil {
+	if err := ts.Move("bob", "robert"); err != nil {
 		t.Fatal(err)
 	}
-	if names, _ := ts.names(); strings.Join(names, ",") != "alice,robert" {
+	if names, _ := storedAgents(ts); strings.Join(names, ",") != "alice,robert" {
 		t.Errorf("names after move = %v", names)
 	}
-	if tok, _ := ts.load("robert"); tok != "pt_b" {
+	if tok, _ := ts.Load("robert"); tok != "pt_b" {
 		t.Errorf("robert's token = %q, want pt_b", tok)
 	}
-	if err := ts.move("nobody", "somebody"); err != nil {
+	if err := ts.Move("nobody", "somebody"); err != nil {
 		t.Errorf("move of a name without a token: %v", err)
 	}
 }

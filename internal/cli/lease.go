@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -70,12 +69,8 @@ when its lease expires.`,
 			if s.g.json {
 				return printJSON(cmd.OutOrStdout(), raw)
 			}
-			kind := "exclusive"
-			if !l.Exclusive {
-				kind = "shared"
-			}
 			fmt.Fprintf(cmd.OutOrStdout(), "lease #%d (%s) on %s until %s, fencing token %d\n",
-				l.ID, kind, strings.Join(l.Patterns, " "), l.ExpiresAt.Local().Format(time.RFC3339), l.Token)
+				l.ID, leaseKind(l), strings.Join(l.Patterns, " "), l.ExpiresAt.Local().Format(time.RFC3339), l.Token)
 			return nil
 		},
 	}
@@ -86,14 +81,6 @@ when its lease expires.`,
 	return cmd
 }
 
-func parseLeaseID(s string) (int64, error) {
-	id, err := parseID(s)
-	if err != nil {
-		return 0, errors.New(strings.Replace(err.Error(), "message id", "lease id", 1))
-	}
-	return id, nil
-}
-
 func newLeaseRenewCmd() *cobra.Command {
 	var ttl time.Duration
 	cmd := &cobra.Command{
@@ -101,7 +88,7 @@ func newLeaseRenewCmd() *cobra.Command {
 		Short: "Extend a lease of this agent",
 		Args:  argsRange(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseLeaseID(args[0])
+			id, err := parseIDOf("lease", args[0])
 			if err != nil {
 				return err
 			}
@@ -138,7 +125,7 @@ func newLeaseReleaseCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids := make([]int64, len(args))
 			for i, a := range args {
-				id, err := parseLeaseID(a)
+				id, err := parseIDOf("lease", a)
 				if err != nil {
 					return err
 				}
@@ -208,13 +195,17 @@ func printLeases(w io.Writer, now time.Time, ls []hub.Lease) {
 	t := newTable(w)
 	fmt.Fprintln(t, "ID\tHOLDER\tPATTERNS\tKIND\tEXPIRES\tTOKEN\tREASON")
 	for _, l := range ls {
-		kind := "exclusive"
-		if !l.Exclusive {
-			kind = "shared"
-		}
-		fmt.Fprintf(t, "#%d\t%s\t%s\t%s\t%s\t%d\t%s\n", l.ID, l.Holder, clean(strings.Join(l.Patterns, " "), false), kind, until(now, l.ExpiresAt), l.Token, dash(oneLine(l.Reason, 40)))
+		fmt.Fprintf(t, "#%d\t%s\t%s\t%s\t%s\t%d\t%s\n", l.ID, l.Holder, clean(strings.Join(l.Patterns, " "), false), leaseKind(l), until(now, l.ExpiresAt), l.Token, orDash(oneLine(l.Reason, 40)))
 	}
 	t.Flush()
+}
+
+// leaseKind says whether a lease is exclusive or shared.
+func leaseKind(l hub.Lease) string {
+	if l.Exclusive {
+		return "exclusive"
+	}
+	return "shared"
 }
 
 // until says how long from now t is: "in 42m".

@@ -246,6 +246,15 @@ func orDash(s string) string {
 	return s
 }
 
+// orAnonymous names who made a post, a signal or a change, or says that
+// no agent did.
+func orAnonymous(name string) string {
+	if name == "" {
+		return "(anonymous)"
+	}
+	return name
+}
+
 // plural returns "1 message" or "3 messages".
 func plural(n int, word string) string {
 	if n == 1 {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -42,13 +41,11 @@ when decided, 3 when still open, 1 on error.`,
 					}
 				}
 			}
-			if deadline != "" {
-				d, err := hub.ParseDeadline(deadline)
-				if err != nil {
-					return fmt.Errorf("--deadline: %s", hub.PublicMessage(err))
-				}
-				req.Deadline = d
+			d, err := parseDeadlineFlag(deadline)
+			if err != nil {
+				return err
 			}
+			req.Deadline = d
 			if err := checkWait("--wait", wait); err != nil {
 				return err
 			}
@@ -157,7 +154,7 @@ open. Only its voters may vote.`,
 		Example: `  parley vote 3 approve --comment "tests pass"`,
 		Args:    argsRange(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseProposalID(args[0])
+			id, err := parseIDOf("proposal", args[0])
 			if err != nil {
 				return err
 			}
@@ -183,14 +180,6 @@ open. Only its voters may vote.`,
 	return cmd
 }
 
-func parseProposalID(s string) (int64, error) {
-	id, err := parseID(s)
-	if err != nil {
-		return 0, errors.New(strings.Replace(err.Error(), "message id", "proposal id", 1))
-	}
-	return id, nil
-}
-
 func newProposalCmd() *cobra.Command {
 	var wait time.Duration
 	var status string
@@ -212,7 +201,7 @@ newest first; --status open or decided filters.`,
 			}
 			w := cmd.OutOrStdout()
 			if len(args) == 1 {
-				id, err := parseProposalID(args[0])
+				id, err := parseIDOf("proposal", args[0])
 				if err != nil {
 					return err
 				}

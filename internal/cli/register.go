@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/parley-dev/parley/internal/client"
+	"github.com/parley-dev/parley/internal/config"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
@@ -56,40 +58,16 @@ func runRegister(cmd *cobra.Command, args []string, o registerOptions) error {
 	if err != nil {
 		return err
 	}
-	req := hub.RegisterRequest{Description: o.description, Project: o.project, Client: o.client}
-	name := g.as
-	if len(args) == 1 {
-		if name, err = hub.NormalizeName("agent name", args[0]); err != nil {
-			return err
-		}
-	}
-	req.Name = name
-	if req.Role, err = hub.NormalizeOptionalName("role", o.role); err != nil {
-		return err
-	}
-	req.Capabilities = []string{}
-	for _, c := range o.caps {
-		for _, c := range strings.Split(c, ",") {
-			c = strings.TrimSpace(c)
-			if c == "" || len(c) > hub.MaxNameLen || strings.ContainsAny(c, "\r\n\x00") {
-				return fmt.Errorf("--cap %q: a capability is 1 to %d characters of one line", c, hub.MaxNameLen)
-			}
-			req.Capabilities = append(req.Capabilities, c)
-		}
-	}
-	if req.Project == "" {
-		if wd, err := os.Getwd(); err == nil {
-			req.Project = filepath.Base(wd)
-		}
-	}
-	req.Host, _ = os.Hostname()
-
-	ts, err := newTokenStore(g.url)
+	req, err := o.request(g, args)
 	if err != nil {
 		return err
 	}
-	if name != "" {
-		if req.Token, err = ts.load(name); err != nil {
+	ts, err := config.NewTokenStore("", g.url)
+	if err != nil {
+		return err
+	}
+	if req.Name != "" {
+		if req.Token, err = ts.Load(req.Name); err != nil {
 			return err
 		}
 	}
@@ -121,13 +99,53 @@ func runRegister(cmd *cobra.Command, args []string, o registerOptions) error {
 	if reg.Agent.Name == "" || reg.Token == "" {
 		return fmt.Errorf("register: the hub's answer has no name or token")
 	}
-	if err := ts.save(reg.Agent.Name, reg.Token); err != nil {
+	if err := ts.Save(reg.Agent.Name, reg.Token); err != nil {
 		return fmt.Errorf("register: keep the token of %q: %w", reg.Agent.Name, err)
 	}
 	w := cmd.OutOrStdout()
 	if g.json {
 		return printJSON(w, raw)
 	}
+	printRegistration(w, g, ts, reg)
+	return nil
+}
+
+// request is the registration the flags and args ask for: the name given
+// (else --as), the project defaulting to the current directory's name,
+// and this machine's host name.
+func (o registerOptions) request(g globals, args []string) (hub.RegisterRequest, error) {
+	req := hub.RegisterRequest{Name: g.as, Description: o.description, Project: o.project, Client: o.client}
+	var err error
+	if len(args) == 1 {
+		if req.Name, err = hub.NormalizeName("agent name", args[0]); err != nil {
+			return req, err
+		}
+	}
+	if req.Role, err = hub.NormalizeOptionalName("role", o.role); err != nil {
+		return req, err
+	}
+	req.Capabilities = []string{}
+	for _, c := range o.caps {
+		for _, c := range strings.Split(c, ",") {
+			c = strings.TrimSpace(c)
+			if c == "" || len(c) > hub.MaxNameLen || strings.ContainsAny(c, "\r\n\x00") {
+				return req, fmt.Errorf("--cap %q: a capability is 1 to %d characters of one line", c, hub.MaxNameLen)
+			}
+			req.Capabilities = append(req.Capabilities, c)
+		}
+	}
+	if req.Project == "" {
+		if wd, err := os.Getwd(); err == nil {
+			req.Project = filepath.Base(wd)
+		}
+	}
+	req.Host, _ = os.Hostname()
+	return req, nil
+}
+
+// printRegistration says who registered, what mail arrived, where the
+// token is kept and, with several agents stored, how to choose one.
+func printRegistration(w io.Writer, g globals, ts config.TokenStore, reg hub.Registration) {
 	verb := "registered"
 	if reg.Reclaimed {
 		verb = "re-registered"
@@ -140,9 +158,8 @@ func runRegister(cmd *cobra.Command, args []string, o registerOptions) error {
 	if reg.Delivered > 0 {
 		fmt.Fprintf(w, "%s held for %s arrived; read them with: parley inbox\n", plural(reg.Delivered, "message"), reg.Agent.Name)
 	}
-	fmt.Fprintf(w, "token kept in %s\n", ts.path(reg.Agent.Name))
-	if names, _ := ts.names(); len(names) > 1 && g.as != reg.Agent.Name {
+	fmt.Fprintf(w, "token kept in %s\n", ts.Path(reg.Agent.Name))
+	if names, _ := storedAgents(ts); len(names) > 1 && g.as != reg.Agent.Name {
 		fmt.Fprintf(w, "%d agents are registered from here; choose one with --as %s or $PARLEY_AGENT\n", len(names), reg.Agent.Name)
 	}
-	return nil
 }

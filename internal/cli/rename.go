@@ -35,7 +35,7 @@ for a while (2 hours by default). The stored token moves to the new name.`,
 			if err != nil {
 				return s.explain(err)
 			}
-			if err := s.tokens.move(s.name, a.Name); err != nil {
+			if err := s.tokens.Move(s.name, a.Name); err != nil {
 				return fmt.Errorf("rename: renamed to %s, but moving the stored token failed: %w", a.Name, err)
 			}
 			w := cmd.OutOrStdout()

@@ -111,11 +111,7 @@ func printSignal(w io.Writer, now time.Time, s hub.Signal) {
 		fmt.Fprintf(w, "%s  not emitted\n", s.Name)
 		return
 	}
-	by := s.By
-	if by == "" {
-		by = "(anonymous)"
-	}
-	fmt.Fprintf(w, "%s  emitted by %s %s", s.Name, by, ago(now, s.EmittedAt))
+	fmt.Fprintf(w, "%s  emitted by %s %s", s.Name, orAnonymous(s.By), ago(now, s.EmittedAt))
 	if s.Count > 1 {
 		fmt.Fprintf(w, " (%d times)", s.Count)
 	}

@@ -32,11 +32,7 @@ key since; --expect 0 creates a key only if it does not exist.`,
 }
 
 func printStateItem(w io.Writer, now time.Time, it hub.StateItem) {
-	by := it.UpdatedBy
-	if by == "" {
-		by = "(anonymous)"
-	}
-	fmt.Fprintf(w, "%s = %s  (revision %d, by %s %s)\n", it.Key, clean(string(it.Value), false), it.Revision, by, ago(now, it.UpdatedAt))
+	fmt.Fprintf(w, "%s = %s  (revision %d, by %s %s)\n", it.Key, clean(string(it.Value), false), it.Revision, orAnonymous(it.UpdatedBy), ago(now, it.UpdatedAt))
 }
 
 func newStateGetCmd() *cobra.Command {

@@ -46,15 +46,15 @@ it registers again.`,
 			if name == "" || tok == "" {
 				return errors.New("token rotate: the hub's answer has no name or token")
 			}
-			if err := s.tokens.save(name, tok); err != nil {
+			if err := s.tokens.Save(name, tok); err != nil {
 				// The old token is dead: say where the new one is, once.
-				return fmt.Errorf("token rotate: the hub issued a new token but storing it in %s failed (%w); the new token is %s", s.tokens.path(name), err, tok)
+				return fmt.Errorf("token rotate: the hub issued a new token but storing it in %s failed (%w); the new token is %s", s.tokens.Path(name), err, tok)
 			}
 			w := cmd.OutOrStdout()
 			if s.g.json {
 				return printJSON(w, raw)
 			}
-			fmt.Fprintf(w, "rotated the token of %s; the old one no longer works\nnew token kept in %s\n", name, s.tokens.path(name))
+			fmt.Fprintf(w, "rotated the token of %s; the old one no longer works\nnew token kept in %s\n", name, s.tokens.Path(name))
 			return nil
 		},
 	}

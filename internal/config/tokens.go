@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -63,6 +64,9 @@ func HubKey(hubURL string) (string, error) {
 	}, strings.ToLower(u.Hostname()+"_"+port)), nil
 }
 
+// HubURL returns the address of the hub whose tokens ts keeps.
+func (ts TokenStore) HubURL() string { return ts.hubURL }
+
 // Dir returns the directory holding this hub's tokens.
 func (ts TokenStore) Dir() string { return ts.dir }
 
@@ -105,4 +109,25 @@ func (ts TokenStore) Move(old, new string) error {
 		return err
 	}
 	return ts.Remove(old)
+}
+
+// Names lists the names with a stored token, sorted: the files of Dir
+// ending in TokenExt, without it. It is empty, without an error, when no
+// token was ever stored for the hub.
+func (ts TokenStore) Names() ([]string, error) {
+	entries, err := os.ReadDir(ts.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), TokenExt); ok && name != "" && e.Type().IsRegular() {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }

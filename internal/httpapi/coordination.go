@@ -3,11 +3,8 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/parley-dev/parley/internal/hub"
@@ -62,25 +59,10 @@ func (s *Server) maybeActAs(r *http.Request, p principal, hints ...hint) (hub.Ca
 	return s.actAs(r, p, hints...)
 }
 
-// readRaw reads a request body of at most Options.MaxBody bytes.
-func (s *Server) readRaw(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
-	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, hub.Errorf(hub.CodeTooLarge, "request body is larger than the limit of %d bytes", s.opts.MaxBody)
-		}
-		return nil, hub.Errorf(hub.CodeInvalid, "reading request body failed")
-	}
-	return data, nil
-}
-
 // jsonValue reads a body that is any JSON value. A body sent as text
 // (Content-Type text/...) that is not JSON becomes a JSON string.
 func (s *Server) jsonValue(w http.ResponseWriter, r *http.Request) (json.RawMessage, error) {
-	data, err := s.readRaw(w, r)
+	data, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,16 @@ const MaxWaitMillis = int64(hub.MaxWait / time.Millisecond)
 // and data after the object. An empty body is an error unless
 // allowEmpty, when v is left as it is.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	data, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeBody(data, v, allowEmpty)
+}
+
+// readBody reads a whole request body: at most Options.MaxBody bytes
+// (413 beyond), within Options.BodyTimeout.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	// Deadlines are on the wall clock, whatever clock the service uses.
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
@@ -35,11 +45,11 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, allow
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return hub.Errorf(hub.CodeTooLarge, "request body is larger than the limit of %d bytes", s.opts.MaxBody)
+			return nil, hub.Errorf(hub.CodeTooLarge, "request body is larger than the limit of %d bytes", s.opts.MaxBody)
 		}
-		return hub.Errorf(hub.CodeInvalid, "reading request body failed")
+		return nil, hub.Errorf(hub.CodeInvalid, "reading request body failed")
 	}
-	return decodeBody(data, v, allowEmpty)
+	return data, nil
 }
 
 // decodeBody decodes a whole request body; see decodeJSON.

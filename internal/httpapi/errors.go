@@ -147,13 +147,18 @@ type statusProbe struct {
 	status int
 }
 
+// Header implements http.ResponseWriter.
 func (p *statusProbe) Header() http.Header { return p.header }
+
+// Write implements http.ResponseWriter; it discards b.
 func (p *statusProbe) Write(b []byte) (int, error) {
 	if p.status == 0 {
 		p.status = http.StatusOK
 	}
 	return len(b), nil
 }
+
+// WriteHeader implements http.ResponseWriter; the first status counts.
 func (p *statusProbe) WriteHeader(status int) {
 	if p.status == 0 {
 		p.status = status

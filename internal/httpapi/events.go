@@ -94,9 +94,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if p.kind == agentToken {
-		// A revoked agent's stream ends at once (tokens.go).
+		// A revoked agent's stream ends at once.
 		var stop context.CancelFunc
-		ctx, stop = s.untilRevoked(ctx, viewer.name)
+		ctx, stop = s.svc.UntilRevoked(ctx, p.token)
 		defer stop()
 	}
 
@@ -240,7 +240,10 @@ type stream struct {
 // writeError marks a failed write to the client.
 type writeError struct{ err error }
 
+// Error names the failed write.
 func (e writeError) Error() string { return "write event stream: " + e.err.Error() }
+
+// Unwrap returns the write's error.
 func (e writeError) Unwrap() error { return e.err }
 
 func isWriteError(err error) bool {

@@ -243,3 +243,10 @@ func TestCheckDepth(t *testing.T) {
 		}
 	}
 }
+
+// len returns the number of buckets kept.
+func (b *buckets) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.m)
+}

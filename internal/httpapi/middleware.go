@@ -23,6 +23,7 @@ type logWriter struct {
 	code   hub.Code // error code, when an error was sent
 }
 
+// WriteHeader records the first status and passes it on.
 func (w *logWriter) WriteHeader(status int) {
 	if !w.wrote {
 		w.status, w.wrote = status, true
@@ -30,6 +31,7 @@ func (w *logWriter) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
+// Write counts the bytes written, and a 200 when nothing set a status.
 func (w *logWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.status, w.wrote = http.StatusOK, true

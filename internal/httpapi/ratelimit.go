@@ -87,10 +87,3 @@ func (b *buckets) limiterLocked(key string, now time.Time) *rate.Limiter {
 	b.m[key] = e
 	return e.lim
 }
-
-// len returns the number of buckets kept, for tests.
-func (b *buckets) len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.m)
-}

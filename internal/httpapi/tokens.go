@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/parley-dev/parley/internal/hub"
 )
@@ -124,42 +122,4 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, adminResponse{OK: true, Audit: rec})
 	return nil
-}
-
-// revokeGrace lets a stream write the hub.reset event before it ends.
-const revokeGrace = time.Second
-
-// untilRevoked returns a context that ends with ctx, or when the named
-// agent loses its tokens: revoked, released, or the hub reset. An event
-// stream authenticated by a token runs under it, so a revoked agent stops
-// receiving events at once rather than when it reconnects.
-func (s *Server) untilRevoked(ctx context.Context, name string) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	f := hub.Filter{Kinds: []string{
-		hub.EventAdminRevoke, hub.EventAdminRelease, hub.EventAgentDeregistered, hub.EventHubReset,
-	}}
-	sub := s.svc.Bus().Subscribe(f)
-	go func() {
-		defer func() { sub.Close() }()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, open := <-sub.C():
-				switch {
-				case !open:
-					sub = s.svc.Bus().Subscribe(f) // fell behind: watch again
-				case e.Kind == hub.EventHubReset:
-					t := time.AfterFunc(revokeGrace, cancel)
-					<-ctx.Done()
-					t.Stop()
-					return
-				case e.Subject == name:
-					cancel()
-					return
-				}
-			}
-		}
-	}()
-	return ctx, cancel
 }

@@ -33,6 +33,8 @@ type Error struct {
 	Cause   error
 }
 
+// Error returns the message, with the cause when there is one. It is for
+// logs: clients get PublicMessage.
 func (e *Error) Error() string {
 	if e.Cause != nil {
 		return e.Message + ": " + e.Cause.Error()
@@ -40,6 +42,7 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
+// Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Cause }
 
 // Is reports whether target is an *Error with the same code, so that

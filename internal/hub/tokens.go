@@ -234,3 +234,74 @@ func (s *Service) audit(rec AuditRecord) {
 		s.opts.Audit(rec)
 	}
 }
+
+// RevokeGrace is how long a stream ended by a hub reset (see UntilRevoked)
+// lives on, so that it can still tell its client about the reset.
+const RevokeGrace = time.Second
+
+// revokeKinds are the events after which a token may no longer
+// authenticate.
+var revokeKinds = []string{EventAdminRevoke, EventAdminRelease, EventAgentDeregistered, EventHubReset}
+
+// UntilRevoked returns a context that ends with ctx, or as soon as token
+// no longer authenticates: its agent's tokens revoked, its name released,
+// the agent deregistered, or the hub reset (RevokeGrace after the reset,
+// so that a stream can still pass the reset on). A stream authenticated
+// by an agent token runs under it, so a revoked agent stops at once
+// rather than when it reconnects. The token is checked again once the
+// watch is in place, so a revocation between authenticating the stream
+// and this call is not missed. The watch follows the token, not a name,
+// so it survives the agent renaming itself. Call the CancelFunc when the
+// stream ends; it stops the watch.
+func (s *Service) UntilRevoked(ctx context.Context, token string) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	f := Filter{Kinds: revokeKinds}
+	sub := s.bus.Subscribe(f)
+	go func() {
+		defer func() { sub.Close() }()
+		if s.tokenRevoked(ctx, token) {
+			cancel()
+			return
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, open := <-sub.C():
+				switch {
+				case !open:
+					// Fell behind: watch again, and check what was missed.
+					sub = s.bus.Subscribe(f)
+					if s.tokenRevoked(ctx, token) {
+						cancel()
+						return
+					}
+				case e.Kind == EventHubReset:
+					t := time.AfterFunc(RevokeGrace, cancel)
+					<-ctx.Done()
+					t.Stop()
+					return
+				case s.tokenRevoked(ctx, token):
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, cancel
+}
+
+// tokenRevoked reports whether token no longer authenticates. Unlike
+// Authenticate it does not count as a use of the token. A failure to
+// read the store is not a revocation.
+func (s *Service) tokenRevoked(ctx context.Context, token string) bool {
+	err := s.store.View(ctx, func(r Reader) error {
+		cred, err := s.credential(ctx, r, token)
+		if err != nil {
+			return err
+		}
+		_, err = r.AgentByID(ctx, cred.AgentID)
+		return err
+	})
+	return errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrNotFound)
+}

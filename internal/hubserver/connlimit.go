@@ -73,6 +73,7 @@ type limitConn struct {
 	once sync.Once
 }
 
+// Close removes the connection from the limiter, once, and closes it.
 func (c *limitConn) Close() error {
 	c.once.Do(func() { c.l.remove(c) })
 	return c.Conn.Close()

@@ -8,6 +8,7 @@ package hubserver
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -298,20 +299,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	}
 	closers = append(closers, h.store.Close)
 
-	h.svc = hub.New(h.store, b, hub.Options{
-		Open:            cfg.Open,
-		PresenceTimeout: cfg.PresenceTimeout,
-		ForwardTTL:      cfg.ForwardTTL,
-		HoldTTL:         cfg.HoldTTL,
-		MaxBody:         cfg.MaxBody,
-		Preview:         cfg.Preview,
-		KeepEvents:      cfg.KeepEvents,
-		TokenTTL:        cfg.TokenTTL,
-		Audit:           h.audit.write,
-		Now:             cfg.Now,
-		Coordination:    cfg.Coordination,
-		Logger:          cfg.Logger.With("component", "hub"),
-	})
+	h.svc = hub.New(h.store, b, cfg.serviceOptions(h.audit.write))
 	if _, err := h.svc.EnsureAgent(ctx, hub.HumanName, "human"); err != nil {
 		return nil, fmt.Errorf("hubserver: %w", err)
 	}
@@ -326,6 +314,37 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	}()
 	closers = append(closers, func() error { runCancel(); <-h.runDone; return nil })
 
+	if err := h.route(tlsConfig != nil); err != nil {
+		return nil, err
+	}
+	h.serve(ctx, tlsConfig)
+	h.log.Info("hub started", "url", h.url, "data", cfg.DataDir, "open", cfg.Open)
+	return h, nil
+}
+
+// serviceOptions are the options of the hub's service, with audit as its
+// audit log.
+func (c Config) serviceOptions(audit func(hub.AuditRecord)) hub.Options {
+	return hub.Options{
+		Open:            c.Open,
+		PresenceTimeout: c.PresenceTimeout,
+		ForwardTTL:      c.ForwardTTL,
+		HoldTTL:         c.HoldTTL,
+		MaxBody:         c.MaxBody,
+		Preview:         c.Preview,
+		KeepEvents:      c.KeepEvents,
+		TokenTTL:        c.TokenTTL,
+		Audit:           audit,
+		Now:             c.Now,
+		Coordination:    c.Coordination,
+		Logger:          c.Logger.With("component", "hub"),
+	}
+}
+
+// route builds the hub's handler over its service: the HTTP API, the
+// dashboard, MCP and Config.Mounts. secure says whether it serves TLS.
+func (h *Hub) route(secure bool) error {
+	cfg := h.cfg
 	h.api = httpapi.New(h.svc, httpapi.Options{
 		AdminSecret:  h.adminSecret,
 		JoinSecret:   cfg.JoinSecret,
@@ -337,20 +356,27 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	})
 	// The dashboard at /dashboard/ reaches the API in process as the admin
 	// acting as human (package web).
-	dash, err := web.New(web.Options{API: h.api.Handler(), AdminSecret: h.adminSecret, Open: cfg.Open, Secure: tlsConfig != nil, Logger: cfg.Logger.With("component", "web")})
+	dash, err := web.New(web.Options{API: h.api.Handler(), AdminSecret: h.adminSecret, Open: cfg.Open, Secure: secure, Logger: cfg.Logger.With("component", "web")})
 	if err != nil {
-		return nil, fmt.Errorf("hubserver: dashboard: %w", err)
+		return fmt.Errorf("hubserver: dashboard: %w", err)
 	}
 	dash.Register(h.api.ServeMux())
 	if err := mount(mountMCP, h); err != nil {
-		return nil, fmt.Errorf("hubserver: MCP: %w", err)
+		return fmt.Errorf("hubserver: MCP: %w", err)
 	}
 	for i, m := range cfg.Mounts {
 		if err := mount(m, h); err != nil {
-			return nil, fmt.Errorf("hubserver: Mounts[%d]: %w", i, err)
+			return fmt.Errorf("hubserver: Mounts[%d]: %w", i, err)
 		}
 	}
+	return nil
+}
 
+// serve serves the hub's handler on its listener, with TLS when
+// tlsConfig is set, until Close. Requests run under a base context that
+// Close ends, so that streams and long polls end with the hub.
+func (h *Hub) serve(ctx context.Context, tlsConfig *tls.Config) {
+	cfg := h.cfg
 	baseCtx, baseCancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.baseCancel = baseCancel
 	h.srv = &http.Server{
@@ -382,8 +408,6 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 			h.log.Error("http server stopped", "err", err)
 		}
 	}()
-	h.log.Info("hub started", "url", h.url, "data", cfg.DataDir, "open", cfg.Open)
-	return h, nil
 }
 
 // mount runs m, turning a panic of the mux (conflicting patterns) into

@@ -58,8 +58,10 @@ type HandlerOptions struct {
 // an unbound session that may register; the join secret allows only
 // registering; under --open a session needs no credential, acts as
 // X-Parley-As when given, and registers with the register tool. Every
-// request is authenticated, not only the one that opens a session, and a
-// Streamable HTTP session ID is bound to the credential that opened it.
+// request is authenticated, not only the one that opens a session; a
+// session ID, on either transport, is bound to the credential that opened
+// it; and a stream held open by an agent token (the HTTP+SSE session, a
+// Streamable HTTP GET) ends when that token stops authenticating.
 type Handler struct {
 	svc    *hub.Service
 	opts   HandlerOptions
@@ -67,7 +69,7 @@ type Handler struct {
 	key    []byte // binds session IDs to credentials
 	cache  *mcp.SchemaCache
 	stream *mcp.StreamableHTTPHandler
-	sse    *mcp.SSEHandler
+	sse    sseSessions // sse.go
 }
 
 // NewHandler returns the MCP endpoints of a hub over svc. The tool
@@ -93,7 +95,6 @@ func NewHandler(svc *hub.Service, opts HandlerOptions) (*Handler, error) {
 		Logger:         opts.Logger,
 		SessionTimeout: opts.SessionTimeout,
 	})
-	h.sse = mcp.NewSSEHandler(h.sseServer, nil)
 	return h, nil
 }
 
@@ -129,29 +130,18 @@ func (h *Handler) serveStreamable(w http.ResponseWriter, r *http.Request) {
 		writeError(w, hub.Errorf(hub.CodeForbidden, "this MCP session belongs to another credential"))
 		return
 	}
+	ctx := r.Context()
+	if r.Method == http.MethodGet && opts.Token != "" {
+		// A GET holds a stream open for server messages: a revoked
+		// agent's ends at once.
+		var stop context.CancelFunc
+		ctx, stop = h.svc.UntilRevoked(ctx, opts.Token)
+		defer stop()
+	}
 	sess := &session{local: NewLocal(h.svc, opts)}
-	ctx := context.WithValue(r.Context(), sessionKey{}, sess)
+	ctx = context.WithValue(ctx, sessionKey{}, sess)
 	ctx = context.WithValue(ctx, fingerprintKey{}, fp)
 	h.stream.ServeHTTP(w, r.WithContext(ctx))
-}
-
-func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request) {
-	opts, _, err := h.authenticate(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if r.Method != http.MethodGet {
-		// A POST carries a request of the session its sessionid names;
-		// that session's agent was fixed when its GET opened it.
-		h.sse.ServeHTTP(w, r)
-		return
-	}
-	// The GET lasts as long as the session: its agent stays online.
-	opts.HoldPresence = true
-	sess := &session{local: NewLocal(h.svc, opts)}
-	defer sess.local.Close()
-	h.sse.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess)))
 }
 
 type fingerprintKey struct{}
@@ -164,15 +154,6 @@ func (h *Handler) streamServer(r *http.Request) *mcp.Server {
 		return nil
 	}
 	return h.server(sess.local, func() string { return h.newSessionID(fp) })
-}
-
-// sseServer builds the server of a new HTTP+SSE session.
-func (h *Handler) sseServer(r *http.Request) *mcp.Server {
-	sess, _ := r.Context().Value(sessionKey{}).(*session)
-	if sess == nil {
-		return nil
-	}
-	return h.server(sess.local, nil)
 }
 
 func (h *Handler) server(l *Local, sessionID func() string) *mcp.Server {

@@ -1,8 +1,9 @@
 package mcpserver_test
 
 import (
-	"bytes"
+	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -158,6 +159,28 @@ func TestHTTPOpenHub(t *testing.T) {
 	s.ok("command_send", map[string]any{"target": "bob", "action": "start_server"})
 }
 
+const streamableInitialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
+
+// streamable sends one Streamable HTTP request with token, in the session
+// sid when it is set. The response's body is closed with the test.
+func streamable(ctx context.Context, tb testing.TB, srv *httptest.Server, method, token, sid, body string) *http.Response {
+	tb.Helper()
+	req, _ := http.NewRequestWithContext(ctx, method, srv.URL+mcpserver.PathStreamable, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
 // TestHTTPSessionBoundToCredential checks that a Streamable HTTP session
 // ID is only usable with the credential that opened the session.
 func TestHTTPSessionBoundToCredential(t *testing.T) {
@@ -167,22 +190,9 @@ func TestHTTPSessionBoundToCredential(t *testing.T) {
 	_, bobTok := e.register("bob", "")
 
 	post := func(token, sessionID, body string) *http.Response {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+mcpserver.PathStreamable, bytes.NewBufferString(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if sessionID != "" {
-			req.Header.Set("Mcp-Session-Id", sessionID)
-			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
+		return streamable(context.Background(), t, srv, http.MethodPost, token, sessionID, body)
 	}
-	resp := post(aliceTok, "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	resp := post(aliceTok, "", streamableInitialize)
 	io.Copy(io.Discard, resp.Body)
 	sid := resp.Header.Get("Mcp-Session-Id")
 	if resp.StatusCode != http.StatusOK || sid == "" {
@@ -239,4 +249,200 @@ func TestHTTPPresence(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// sseStream is the raw event stream of an HTTP+SSE session's GET.
+type sseStream struct {
+	body     *bufio.Reader
+	endpoint string // where the session's POSTs go, absolute
+}
+
+// openSSE opens an HTTP+SSE session with token and reads the endpoint
+// event. The stream ends with the test, or within 10s at the latest.
+func openSSE(t testing.TB, srv *httptest.Server, token string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mcpserver.PathSSE, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("open SSE session: status %d, want 200", resp.StatusCode)
+	}
+	s := &sseStream{body: bufio.NewReader(resp.Body)}
+	name, data, err := s.next()
+	if err != nil || name != "endpoint" || !strings.Contains(data, "sessionid=") {
+		t.Fatalf("first event: %q %q, %v; want the endpoint", name, data, err)
+	}
+	s.endpoint = srv.URL + data
+	return s
+}
+
+// next reads the stream's next event.
+func (s *sseStream) next() (name, data string, err error) {
+	for {
+		line, err := s.body.ReadString('\n')
+		if err != nil {
+			return name, data, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case line == "" && (name != "" || data != ""):
+			return name, data, nil
+		case strings.HasPrefix(line, "event: "):
+			name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data += strings.TrimPrefix(line, "data: ")
+		}
+	}
+}
+
+// post POSTs a JSON-RPC message to url with token and returns the status
+// and body.
+func post(t testing.TB, url, token, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+const sseInitialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
+
+// TestSSESessionBoundToCredential checks that an HTTP+SSE session only
+// takes POSTs from the credential that opened it.
+func TestSSESessionBoundToCredential(t *testing.T) {
+	e := newEnv(t, hub.Options{})
+	srv := e.httpHub()
+	_, aliceTok := e.register("alice", "")
+	_, bobTok := e.register("bob", "")
+	alice := openSSE(t, srv, aliceTok)
+
+	tests := []struct {
+		name       string
+		url, token string
+		wantStatus int
+		wantBody   string
+	}{
+		{"another agent's token", alice.endpoint, bobTok, http.StatusForbidden, "another credential"},
+		{"the admin secret", alice.endpoint, testAdmin, http.StatusForbidden, "another credential"},
+		{"the join secret", alice.endpoint, testJoin, http.StatusForbidden, "another credential"},
+		{"no session id", srv.URL + mcpserver.PathSSE, aliceTok, http.StatusBadRequest, "sessionid"},
+		{"an unknown session", srv.URL + mcpserver.PathSSE + "?sessionid=00.00", aliceTok, http.StatusNotFound, "not found"},
+		{"the opening token", alice.endpoint, aliceTok, http.StatusAccepted, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := post(t, tt.url, tt.token, sseInitialize)
+			if status != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
+				t.Fatalf("got %d %q, want %d with %q", status, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+	// Only alice's initialize reached the session, and it answers on the
+	// stream.
+	name, data, err := alice.next()
+	if err != nil || name != "message" || !strings.Contains(data, `"id":1`) || !strings.Contains(data, "serverInfo") {
+		t.Fatalf("after alice's initialize: event %q %q, %v; want its result", name, data, err)
+	}
+}
+
+// TestStreamsEndOnRevoke checks that a stream held open by an agent
+// token, on either MCP transport, ends when the agent's tokens are
+// revoked, also after the agent renamed itself, and not when another
+// agent's are.
+func TestStreamsEndOnRevoke(t *testing.T) {
+	ctx := context.Background()
+	admin := hub.Caller{Admin: true}
+	tests := []struct {
+		name   string
+		open   func(t testing.TB, srv *httptest.Server, token string) *sseStream
+		rename string // the agent renames itself to this before the revoke
+	}{
+		{"sse", openSSE, ""},
+		{"sse after a rename", openSSE, "alice2"},
+		{"streamable GET", openStreamableGET, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, hub.Options{})
+			srv := e.httpHub()
+			alice, aliceTok := e.register("alice", "")
+			e.register("bob", "")
+			s := tt.open(t, srv, aliceTok)
+			name := alice.Name
+			if tt.rename != "" {
+				if _, err := e.svc.Rename(ctx, alice, tt.rename); err != nil {
+					t.Fatal(err)
+				}
+				name = tt.rename
+			}
+
+			// Another agent's revocation leaves the stream open.
+			if _, err := e.svc.RevokeTokens(ctx, admin, "bob"); err != nil {
+				t.Fatal(err)
+			}
+			if s.endpoint != "" {
+				if status, body := post(t, s.endpoint, aliceTok, sseInitialize); status != http.StatusAccepted {
+					t.Fatalf("POST after bob's revocation: %d %s, want 202", status, body)
+				}
+				if ev, _, err := s.next(); err != nil || ev != "message" {
+					t.Fatalf("after bob's revocation: event %q, %v; want alice's answer", ev, err)
+				}
+			}
+
+			if _, err := e.svc.RevokeTokens(ctx, admin, name); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			for err == nil {
+				_, _, err = s.next()
+			}
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("after the revocation: %v; want the stream to end", err)
+			}
+			if s.endpoint != "" {
+				if status, _ := post(t, s.endpoint, aliceTok, sseInitialize); status != http.StatusUnauthorized {
+					t.Fatalf("POST with the revoked token: status %d, want 401", status)
+				}
+			}
+		})
+	}
+}
+
+// openStreamableGET opens a Streamable HTTP session with token and its
+// GET stream for server messages. The returned stream has no endpoint.
+func openStreamableGET(t testing.TB, srv *httptest.Server, token string) *sseStream {
+	t.Helper()
+	do := func(ctx context.Context, method, sid, body string) *http.Response {
+		return streamable(ctx, t, srv, method, token, sid, body)
+	}
+	ctx := context.Background()
+	resp := do(ctx, http.MethodPost, "", streamableInitialize)
+	io.Copy(io.Discard, resp.Body)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || sid == "" {
+		t.Fatalf("initialize: status %d, session %q", resp.StatusCode, sid)
+	}
+	if resp := do(ctx, http.MethodPost, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); resp.StatusCode/100 != 2 {
+		t.Fatalf("initialized: status %d", resp.StatusCode)
+	}
+	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	t.Cleanup(cancel)
+	resp = do(gctx, http.MethodGet, sid, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET stream: status %d, want 200", resp.StatusCode)
+	}
+	return &sseStream{body: bufio.NewReader(resp.Body)}
 }

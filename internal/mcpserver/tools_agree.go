@@ -140,7 +140,15 @@ func writeStateItem(b *strings.Builder, it hub.StateItem, n int) {
 	fmt.Fprintf(b, " at %s)\n", fmtTime(it.UpdatedAt))
 }
 
+// addAgreementTools adds the tools agents agree through: proposals and
+// votes, file leases and shared state.
 func (s *server) addAgreementTools() {
+	s.addProposalTools()
+	s.addLeaseTools()
+	s.addStateTools()
+}
+
+func (s *server) addProposalTools() {
 	addTool(s, &mcp.Tool{
 		Name: "propose",
 		Description: "Put a question to a vote among agents (names, a role, or everyone online); it is decided by majority, two thirds or unanimity " +
@@ -232,7 +240,9 @@ func (s *server) addAgreementTools() {
 		}
 		return s.formatProposal(p, me), proposalOut{Proposal: p}, nil
 	})
+}
 
+func (s *server) addLeaseTools() {
 	addTool(s, &mcp.Tool{
 		Name: "reserve",
 		Description: "Reserve files (glob patterns) before editing them, so other agents do not edit them at the same time. " +
@@ -296,7 +306,9 @@ func (s *server) addAgreementTools() {
 		}
 		return fmt.Sprintf("Released %d lease(s).\n", len(released)), leasesOut{Leases: nonNil(released)}, nil
 	})
+}
 
+func (s *server) addStateTools() {
 	addTool(s, &mcp.Tool{
 		Name:        "state_get",
 		Description: "Read a value of the shared key/value state with its revision, or list keys by prefix.",

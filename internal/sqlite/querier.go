@@ -60,6 +60,7 @@ func (q *connQuerier) control(query string) error {
 	return err
 }
 
+// ExecContext runs a statement, prepared once per connection.
 func (q *connQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	ctx = q.ctx(ctx)
 	st, err := q.stmt(ctx, query)
@@ -69,6 +70,7 @@ func (q *connQuerier) ExecContext(ctx context.Context, query string, args ...any
 	return st.ExecContext(ctx, args...)
 }
 
+// QueryContext runs a query, prepared once per connection.
 func (q *connQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	ctx = q.ctx(ctx)
 	st, err := q.stmt(ctx, query)
@@ -78,6 +80,7 @@ func (q *connQuerier) QueryContext(ctx context.Context, query string, args ...an
 	return st.QueryContext(ctx, args...)
 }
 
+// QueryRowContext runs a query for one row, prepared once per connection.
 func (q *connQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	ctx = q.ctx(ctx)
 	st, err := q.stmt(ctx, query)

@@ -8,16 +8,18 @@ import (
 	"github.com/parley-dev/parley/internal/hub"
 )
 
-// sendIn sends a message in a thread.
+// sendIn inserts a message from an agent in a thread ("" for a new one)
+// and delivers it to each of to, in one Update, and returns it.
 func (h *harness) sendIn(thread string, from hub.Agent, body string, to ...hub.Agent) hub.Message {
 	h.tb.Helper()
+	names := make([]string, len(to))
+	for i, a := range to {
+		names[i] = a.Name
+	}
 	var m hub.Message
 	h.update(func(tx hub.Tx) error {
-		msg := newMessage(from, body)
+		msg := newMessage(from, body, names...)
 		msg.Thread = thread
-		for _, a := range to {
-			msg.To = append(msg.To, a.Name)
-		}
 		var err error
 		if m, err = tx.InsertMessage(h.ctx(), msg); err != nil {
 			return err

@@ -212,24 +212,7 @@ func newMessage(from hub.Agent, body string, to ...string) hub.Message {
 // one Update, and returns it.
 func (h *harness) send(from hub.Agent, body string, to ...hub.Agent) hub.Message {
 	h.tb.Helper()
-	names := make([]string, len(to))
-	for i, a := range to {
-		names[i] = a.Name
-	}
-	var m hub.Message
-	h.update(func(tx hub.Tx) error {
-		var err error
-		if m, err = tx.InsertMessage(h.ctx(), newMessage(from, body, names...)); err != nil {
-			return err
-		}
-		for _, a := range to {
-			if _, err := tx.Deliver(h.ctx(), m.ID, a.ID); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return m
+	return h.sendIn("", from, body, to...)
 }
 
 // normAgent makes agents comparable with reflect.DeepEqual: times in
