@@ -101,13 +101,27 @@ func (l *Local) who() hub.Caller {
 }
 
 // agent returns the session's caller, or an error telling the model to
-// register when the session has no agent yet.
-func (l *Local) agent() (hub.Caller, error) {
+// register when the session has no agent yet. A session that holds an
+// agent token checks it on every call, so a revoked or expired token
+// stops the session acting as the agent even when the transport's own
+// credential (a join or admin secret) is still valid.
+func (l *Local) agent(ctx context.Context) (hub.Caller, error) {
+	l.mu.Lock()
+	token := l.token
+	l.mu.Unlock()
 	c := l.who()
 	if !c.IsAgent() {
 		return c, hub.Errorf(hub.CodeForbidden, "this session has no agent yet: call register first (choose a name and role)")
 	}
-	return c, nil
+	if token == "" {
+		return c, nil
+	}
+	fresh, err := l.svc.Authenticate(ctx, token)
+	if err != nil {
+		return hub.Caller{}, err
+	}
+	fresh.Admin = c.Admin
+	return fresh, nil
 }
 
 // Name implements Backend.
@@ -153,7 +167,7 @@ func (l *Local) Register(ctx context.Context, req hub.RegisterRequest) (hub.Regi
 
 // Whoami implements Backend.
 func (l *Local) Whoami(ctx context.Context) (hub.Peer, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Peer{}, err
 	}
@@ -162,7 +176,7 @@ func (l *Local) Whoami(ctx context.Context) (hub.Peer, error) {
 
 // Rename implements Backend.
 func (l *Local) Rename(ctx context.Context, name string) (hub.Agent, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Agent{}, err
 	}
@@ -185,7 +199,7 @@ func (l *Local) Rename(ctx context.Context, name string) (hub.Agent, error) {
 
 // SetStatus implements Backend.
 func (l *Local) SetStatus(ctx context.Context, u hub.StatusUpdate) (hub.Agent, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Agent{}, err
 	}
@@ -219,7 +233,7 @@ func (l *Local) HubStatus(ctx context.Context) (HubStatus, error) {
 
 // Send implements Backend.
 func (l *Local) Send(ctx context.Context, req hub.SendRequest) (hub.SendResult, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.SendResult{}, err
 	}
@@ -228,7 +242,7 @@ func (l *Local) Send(ctx context.Context, req hub.SendRequest) (hub.SendResult, 
 
 // Read implements Backend.
 func (l *Local) Read(ctx context.Context, opts hub.ReadOptions) (hub.ReadResult, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.ReadResult{}, err
 	}
@@ -237,7 +251,7 @@ func (l *Local) Read(ctx context.Context, opts hub.ReadOptions) (hub.ReadResult,
 
 // Wait implements Backend.
 func (l *Local) Wait(ctx context.Context, opts hub.ReadOptions, timeout time.Duration) (hub.ReadResult, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.ReadResult{}, err
 	}
@@ -246,7 +260,7 @@ func (l *Local) Wait(ctx context.Context, opts hub.ReadOptions, timeout time.Dur
 
 // Ack implements Backend.
 func (l *Local) Ack(ctx context.Context, id int64) error {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return err
 	}
@@ -255,7 +269,7 @@ func (l *Local) Ack(ctx context.Context, id int64) error {
 
 // Message implements Backend.
 func (l *Local) Message(ctx context.Context, id int64) (hub.MessageView, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.MessageView{}, err
 	}
@@ -264,7 +278,7 @@ func (l *Local) Message(ctx context.Context, id int64) (hub.MessageView, error) 
 
 // Thread implements Backend.
 func (l *Local) Thread(ctx context.Context, thread string, p hub.Page) (hub.HistoryResult, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.HistoryResult{}, err
 	}
@@ -273,7 +287,7 @@ func (l *Local) Thread(ctx context.Context, thread string, p hub.Page) (hub.Hist
 
 // Conversation implements Backend.
 func (l *Local) Conversation(ctx context.Context, peer string, p hub.Page) (hub.HistoryResult, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.HistoryResult{}, err
 	}
@@ -282,7 +296,7 @@ func (l *Local) Conversation(ctx context.Context, peer string, p hub.Page) (hub.
 
 // Search implements Backend.
 func (l *Local) Search(ctx context.Context, query string, p hub.Page) (hub.HistoryResult, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.HistoryResult{}, err
 	}
@@ -291,7 +305,7 @@ func (l *Local) Search(ctx context.Context, query string, p hub.Page) (hub.Histo
 
 // SendCommand implements Coordination.
 func (l *Local) SendCommand(ctx context.Context, req hub.CommandRequest) (hub.Command, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Command{}, err
 	}
@@ -300,7 +314,7 @@ func (l *Local) SendCommand(ctx context.Context, req hub.CommandRequest) (hub.Co
 
 // NextCommand implements Coordination.
 func (l *Local) NextCommand(ctx context.Context, timeout time.Duration) (hub.Command, bool, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Command{}, false, err
 	}
@@ -309,7 +323,7 @@ func (l *Local) NextCommand(ctx context.Context, timeout time.Duration) (hub.Com
 
 // CompleteCommand implements Coordination.
 func (l *Local) CompleteCommand(ctx context.Context, id int64, req hub.AckRequest) (hub.Command, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Command{}, err
 	}
@@ -318,7 +332,7 @@ func (l *Local) CompleteCommand(ctx context.Context, id int64, req hub.AckReques
 
 // Command implements Coordination.
 func (l *Local) Command(ctx context.Context, id int64, wait time.Duration) (hub.Command, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Command{}, err
 	}
@@ -327,7 +341,7 @@ func (l *Local) Command(ctx context.Context, id int64, wait time.Duration) (hub.
 
 // Commands implements Coordination.
 func (l *Local) Commands(ctx context.Context, opts hub.CommandListOptions) ([]hub.Command, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +350,7 @@ func (l *Local) Commands(ctx context.Context, opts hub.CommandListOptions) ([]hu
 
 // PostChannel implements Coordination.
 func (l *Local) PostChannel(ctx context.Context, channel string, data json.RawMessage) (hub.ChannelPost, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.ChannelPost{}, err
 	}
@@ -345,7 +359,7 @@ func (l *Local) PostChannel(ctx context.Context, channel string, data json.RawMe
 
 // ReadChannel implements Coordination.
 func (l *Local) ReadChannel(ctx context.Context, channel string, opts hub.ChannelReadOptions) (hub.ChannelRead, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.ChannelRead{}, err
 	}
@@ -354,7 +368,7 @@ func (l *Local) ReadChannel(ctx context.Context, channel string, opts hub.Channe
 
 // WaitChannel implements Coordination.
 func (l *Local) WaitChannel(ctx context.Context, channel string, opts hub.ChannelReadOptions, timeout time.Duration) (hub.ChannelRead, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.ChannelRead{}, err
 	}
@@ -363,7 +377,7 @@ func (l *Local) WaitChannel(ctx context.Context, channel string, opts hub.Channe
 
 // EmitSignal implements Coordination.
 func (l *Local) EmitSignal(ctx context.Context, name string, data json.RawMessage) (hub.Signal, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Signal{}, err
 	}
@@ -372,7 +386,7 @@ func (l *Local) EmitSignal(ctx context.Context, name string, data json.RawMessag
 
 // WaitSignal implements Coordination.
 func (l *Local) WaitSignal(ctx context.Context, name string, timeout time.Duration) (hub.Signal, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Signal{}, err
 	}
@@ -381,7 +395,7 @@ func (l *Local) WaitSignal(ctx context.Context, name string, timeout time.Durati
 
 // Propose implements Coordination.
 func (l *Local) Propose(ctx context.Context, req hub.ProposalRequest) (hub.Proposal, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Proposal{}, err
 	}
@@ -390,7 +404,7 @@ func (l *Local) Propose(ctx context.Context, req hub.ProposalRequest) (hub.Propo
 
 // Vote implements Coordination.
 func (l *Local) Vote(ctx context.Context, id int64, req hub.VoteRequest) (hub.Proposal, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Proposal{}, err
 	}
@@ -399,7 +413,7 @@ func (l *Local) Vote(ctx context.Context, id int64, req hub.VoteRequest) (hub.Pr
 
 // Proposal implements Coordination.
 func (l *Local) Proposal(ctx context.Context, id int64, wait time.Duration) (hub.Proposal, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Proposal{}, err
 	}
@@ -408,7 +422,7 @@ func (l *Local) Proposal(ctx context.Context, id int64, wait time.Duration) (hub
 
 // Proposals implements Coordination.
 func (l *Local) Proposals(ctx context.Context, q hub.ProposalQuery) ([]hub.Proposal, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +431,7 @@ func (l *Local) Proposals(ctx context.Context, q hub.ProposalQuery) ([]hub.Propo
 
 // Reserve implements Coordination.
 func (l *Local) Reserve(ctx context.Context, req hub.LeaseRequest) (hub.Lease, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Lease{}, err
 	}
@@ -426,7 +440,7 @@ func (l *Local) Reserve(ctx context.Context, req hub.LeaseRequest) (hub.Lease, e
 
 // Release implements Coordination.
 func (l *Local) Release(ctx context.Context, id int64) (hub.Lease, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.Lease{}, err
 	}
@@ -435,7 +449,7 @@ func (l *Local) Release(ctx context.Context, id int64) (hub.Lease, error) {
 
 // Leases implements Coordination.
 func (l *Local) Leases(ctx context.Context, opts hub.LeaseListOptions) ([]hub.Lease, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -444,7 +458,7 @@ func (l *Local) Leases(ctx context.Context, opts hub.LeaseListOptions) ([]hub.Le
 
 // GetState implements Coordination.
 func (l *Local) GetState(ctx context.Context, key string) (hub.StateItem, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.StateItem{}, err
 	}
@@ -453,7 +467,7 @@ func (l *Local) GetState(ctx context.Context, key string) (hub.StateItem, error)
 
 // SetState implements Coordination.
 func (l *Local) SetState(ctx context.Context, key string, req hub.StateSetRequest) (hub.StateItem, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return hub.StateItem{}, err
 	}
@@ -462,7 +476,7 @@ func (l *Local) SetState(ctx context.Context, key string, req hub.StateSetReques
 
 // ListState implements Coordination.
 func (l *Local) ListState(ctx context.Context, prefix string, limit int) ([]hub.StateItem, error) {
-	c, err := l.agent()
+	c, err := l.agent(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -615,3 +615,19 @@ func TestShareFileReadsDisk(t *testing.T) {
 	s.fails("share_file", map[string]any{"to": "bob", "path": filepath.Join(t.TempDir(), "missing.go")}, "does not exist")
 	s.fails("share_file", map[string]any{"to": "bob", "path": path, "start_line": 99}, "past its end")
 }
+
+// TestRegisteredSessionStopsAfterRevoke: a session that registered its
+// agent with the register tool (its transport credential is a join
+// secret that stays valid) can no longer act as the agent once the
+// admin revokes the agent's tokens.
+func TestRegisteredSessionStopsAfterRevoke(t *testing.T) {
+	e := newEnv(t, hub.Options{})
+	s := e.connect(mcpserver.LocalOptions{MayRegister: true}, mcpserver.Options{}, nil)
+	s.ok("register", map[string]any{"name": "worker", "role": "tester"})
+	s.ok("send", map[string]any{"to": "human", "body": "before"})
+	if _, err := e.svc.RevokeTokens(context.Background(), hub.Caller{Admin: true}, "worker"); err != nil {
+		t.Fatal(err)
+	}
+	s.fails("send", map[string]any{"to": "human", "body": "after"}, "token")
+	s.fails("whoami", nil, "token")
+}
