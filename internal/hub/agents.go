@@ -222,6 +222,13 @@ func (s *Service) credential(ctx context.Context, r Reader, token string) (Crede
 
 // Authenticate returns the caller a token belongs to.
 func (s *Service) Authenticate(ctx context.Context, token string) (Caller, error) {
+	key := string(HashToken(token))
+	if ct, ok := s.tokens.get(key); ok && s.credentialValid(ct.cred) {
+		s.extendToken(ctx, ct.cred)
+		s.Touch(ct.caller.Name)
+		return ct.caller, nil
+	}
+	gen := s.tokens.gen()
 	var c Caller
 	var cred Credential
 	err := s.store.View(ctx, func(r Reader) error {
@@ -243,9 +250,20 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Caller, error
 	if err != nil {
 		return Caller{}, err
 	}
+	s.tokens.put(gen, key, cachedToken{caller: c, cred: cred})
 	s.extendToken(ctx, cred)
 	s.Touch(c.Name)
 	return c, nil
+}
+
+// credentialValid reports whether a cached credential may still be used
+// now; one that looks expired is looked up again, since its expiry may
+// have moved.
+func (s *Service) credentialValid(c Credential) bool {
+	if c.Open && !s.opts.Open {
+		return false
+	}
+	return c.ExpiresAt.IsZero() || s.now().Before(c.ExpiresAt)
 }
 
 // CallerFor returns the caller acting as the named agent, for open mode
@@ -479,6 +497,7 @@ func (s *Service) Rename(ctx context.Context, c Caller, newName string) (Agent, 
 	if err != nil {
 		return Agent{}, fmt.Errorf("rename %q: %w", c.Name, err)
 	}
+	s.tokens.forget()
 	s.renamePresence(old, newName)
 	return a, nil
 }
@@ -502,6 +521,7 @@ func (s *Service) Deregister(ctx context.Context, c Caller) error {
 	if err != nil {
 		return fmt.Errorf("deregister %q: %w", c.Name, err)
 	}
+	s.tokens.forget()
 	s.mu.Lock()
 	delete(s.presence, c.Name)
 	s.mu.Unlock()
@@ -524,6 +544,7 @@ func (s *Service) Reset(ctx context.Context, c Caller) error {
 	if err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
+	s.tokens.forget()
 	s.audit(rec)
 	s.mu.Lock()
 	clear(s.presence)

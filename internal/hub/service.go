@@ -108,6 +108,8 @@ type Service struct {
 	// extending holds the hashes of tokens whose expiry is being
 	// extended, so concurrent requests write it once (tokens.go).
 	extending sync.Map
+
+	tokens tokenCache
 }
 
 type presence struct {

@@ -562,3 +562,56 @@ func TestUnknownThreadIsNotFound(t *testing.T) {
 		}
 	}
 }
+
+// TestCachedTokensFollowIdentityChanges authenticates each token once
+// before the change, so the answer after it must not come from a stale
+// cache entry.
+func TestCachedTokensFollowIdentityChanges(t *testing.T) {
+	e := newEnv(t, hub.Options{})
+	ctx := context.Background()
+	admin := hub.Caller{Admin: true}
+
+	bob := e.register("bob", "")
+	if _, err := e.svc.Rename(ctx, bob, "robert"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := e.svc.Authenticate(ctx, e.tokens["bob"]); err != nil || c.Name != "robert" {
+		t.Fatalf("after rename the token authenticates %+v, %v; want robert", c, err)
+	}
+
+	carol := e.register("carol", "")
+	fresh, err := e.svc.RotateToken(ctx, carol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Authenticate(ctx, e.tokens["carol"]); !errors.Is(err, hub.ErrUnauthenticated) {
+		t.Fatalf("rotated-out token: err %v, want unauthenticated", err)
+	}
+	if _, err := e.svc.Authenticate(ctx, fresh); err != nil {
+		t.Fatalf("rotated-in token: %v", err)
+	}
+
+	e.register("dave", "")
+	if _, err := e.svc.RevokeTokens(ctx, admin, "dave"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Authenticate(ctx, e.tokens["dave"]); !errors.Is(err, hub.ErrUnauthenticated) {
+		t.Fatalf("revoked token: err %v, want unauthenticated", err)
+	}
+
+	erin := e.register("erin", "")
+	if err := e.svc.Deregister(ctx, erin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Authenticate(ctx, e.tokens["erin"]); !errors.Is(err, hub.ErrUnauthenticated) {
+		t.Fatalf("deregistered agent's token: err %v, want unauthenticated", err)
+	}
+
+	e.register("frank", "")
+	if err := e.svc.Reset(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Authenticate(ctx, e.tokens["frank"]); !errors.Is(err, hub.ErrUnauthenticated) {
+		t.Fatalf("token after reset: err %v, want unauthenticated", err)
+	}
+}

@@ -81,6 +81,7 @@ func (s *Service) extendToken(ctx context.Context, c Credential) {
 	}
 	defer s.extending.Delete(key)
 	want := s.tokenExpiry(now)
+	var expires time.Time
 	err := s.store.Update(ctx, func(tx Tx) error {
 		cur, err := tx.Credential(ctx, c.TokenHash)
 		if errors.Is(err, ErrNotFound) {
@@ -90,11 +91,18 @@ func (s *Service) extendToken(ctx context.Context, c Credential) {
 			return err
 		}
 		if !cur.ExpiresAt.IsZero() && !cur.ExpiresAt.Before(want) {
+			expires = cur.ExpiresAt
 			return nil
 		}
 		cur.ExpiresAt = want
+		expires = want
 		return tx.PutCredential(ctx, cur)
 	})
+	if err == nil && !expires.IsZero() {
+		// The cache must learn the expiry, or every request would come
+		// back here.
+		s.tokens.extended(key, Credential{ExpiresAt: expires})
+	}
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("extend token expiry", "agent_id", c.AgentID, "err", err)
 	}
@@ -123,6 +131,7 @@ func (s *Service) RotateToken(ctx context.Context, c Caller) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("rotate token of %q: %w", c.Name, err)
 	}
+	s.tokens.forget()
 	s.Touch(c.Name)
 	return token, nil
 }
@@ -165,6 +174,7 @@ func (s *Service) RevokeTokens(ctx context.Context, c Caller, name string) (Audi
 	if err != nil {
 		return AuditRecord{}, fmt.Errorf("revoke tokens of %q: %w", name, err)
 	}
+	s.tokens.forget()
 	s.audit(rec)
 	return rec, nil
 }
@@ -216,6 +226,7 @@ func (s *Service) ReleaseName(ctx context.Context, c Caller, name string) (Audit
 	if err != nil {
 		return AuditRecord{}, fmt.Errorf("release %q: %w", name, err)
 	}
+	s.tokens.forget()
 	s.mu.Lock()
 	delete(s.presence, name)
 	s.mu.Unlock()
