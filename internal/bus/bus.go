@@ -58,7 +58,11 @@ func (s *sub) Close() {
 
 // Subscribe implements hub.Bus.
 func (b *Bus) Subscribe(f hub.Filter) hub.Subscription {
-	s := &sub{bus: b, filter: f, ch: make(chan hub.Event, b.buffer)}
+	size := b.buffer
+	if f.Buffer > 0 {
+		size = f.Buffer
+	}
+	s := &sub{bus: b, filter: f, ch: make(chan hub.Event, size)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(f.Agents) == 0 {
@@ -117,7 +121,7 @@ func (b *Bus) Publish(events ...hub.Event) {
 					continue
 				}
 				done[s] = struct{}{}
-				slow = b.send(s, e, slow)
+				slow = b.send(s, e, true, slow)
 			}
 		}
 		if e.Actor != "" {
@@ -139,13 +143,20 @@ func (b *Bus) Publish(events ...hub.Event) {
 
 func (b *Bus) deliverLocked(e hub.Event, subs map[*sub]struct{}, slow []*sub) []*sub {
 	for s := range subs {
-		slow = b.send(s, e, slow)
+		slow = b.send(s, e, false, slow)
 	}
 	return slow
 }
 
-func (b *Bus) send(s *sub, e hub.Event, slow []*sub) []*sub {
-	if s.closed || !s.filter.Match(e) {
+// send offers e to s. indexed says s was found through one of e's
+// agents, so only its kinds and subjects remain to be checked: checking
+// the agents again would cost a pass over every target per subscriber,
+// quadratic in a broadcast.
+func (b *Bus) send(s *sub, e hub.Event, indexed bool, slow []*sub) []*sub {
+	if s.closed {
+		return slow
+	}
+	if indexed && !s.filter.MatchKindAndSubject(e) || !indexed && !s.filter.Match(e) {
 		return slow
 	}
 	select {

@@ -112,3 +112,14 @@ func TestConcurrentPublishAndSubscribe(t *testing.T) {
 	}
 	<-done
 }
+
+func TestSubscriptionBufferOverridesDefault(t *testing.T) {
+	b := bus.New(64)
+	small := b.Subscribe(hub.Filter{Agents: []string{"bob"}, Buffer: 1})
+	for _, subject := range []string{"1", "2"} {
+		b.Publish(hub.Event{Kind: "message.sent", Targets: []string{"bob"}, Subject: subject})
+	}
+	if got := drain(small); !slices.Equal(got, []string{"message.sent:1", "closed"}) {
+		t.Fatalf("a subscription with a buffer of 1 got %v, want one event and then closed", got)
+	}
+}

@@ -59,14 +59,16 @@ type Filter struct {
 	Agents []string
 	// Subjects, when set, match Event.Subject exactly.
 	Subjects []string
+	// Buffer is how many events the subscription may hold before the bus
+	// drops it as too slow; 0 takes the bus's default. A waiter that only
+	// needs to be woken sets a small one, so that thousands of parked
+	// waiters cost little memory.
+	Buffer int `json:"-"`
 }
 
 // Match reports whether e passes the filter.
 func (f Filter) Match(e Event) bool {
-	if len(f.Kinds) > 0 && !matchKind(f.Kinds, e.Kind) {
-		return false
-	}
-	if len(f.Subjects) > 0 && !contains(f.Subjects, e.Subject) {
+	if !f.MatchKindAndSubject(e) {
 		return false
 	}
 	if len(f.Agents) > 0 {
@@ -82,6 +84,15 @@ func (f Filter) Match(e Event) bool {
 		}
 	}
 	return true
+}
+
+// MatchKindAndSubject is Match without the agent test, for a bus that
+// has already found the subscription through one of its agents.
+func (f Filter) MatchKindAndSubject(e Event) bool {
+	if len(f.Kinds) > 0 && !matchKind(f.Kinds, e.Kind) {
+		return false
+	}
+	return len(f.Subjects) == 0 || contains(f.Subjects, e.Subject)
 }
 
 func matchKind(kinds []string, kind string) bool {

@@ -26,7 +26,7 @@ func (s *Service) Connect(ctx context.Context, name string) (release func()) {
 	p.conns++
 	p.lastSeen = s.now()
 	s.mu.Unlock()
-	s.announcePresence(ctx)
+	s.announcePresence(ctx, name)
 	var done bool
 	// Release the entry captured here, not a lookup by name: the agent may
 	// have been renamed while connected (renamePresence moves the entry).
@@ -52,7 +52,7 @@ func (s *Service) Disconnect(ctx context.Context, name string) {
 		p.lastSeen = time.Time{}
 	}
 	s.mu.Unlock()
-	s.announcePresence(ctx)
+	s.announcePresence(ctx, name)
 }
 
 func (s *Service) presenceLocked(name string) *presence {
@@ -103,12 +103,23 @@ func (s *Service) renamePresence(old, new string) {
 }
 
 // announcePresence raises agent.online and agent.offline events for
-// agents whose presence changed since the last announcement.
-func (s *Service) announcePresence(ctx context.Context) {
+// agents whose presence changed since the last announcement: the named
+// ones, or every agent when none is named (the periodic sweep). Naming
+// the agent keeps a connect's cost independent of how many agents exist.
+func (s *Service) announcePresence(ctx context.Context, names ...string) {
 	now := s.now()
 	var events []Event
 	s.mu.Lock()
-	for name, p := range s.presence {
+	check := s.presence
+	if len(names) > 0 {
+		check = make(map[string]*presence, len(names))
+		for _, n := range names {
+			if p := s.presence[n]; p != nil {
+				check[n] = p
+			}
+		}
+	}
+	for name, p := range check {
 		online := s.isOnlineLocked(p, now)
 		if online == p.online {
 			continue

@@ -61,6 +61,8 @@ const (
 	MaxWait = 10 * time.Minute
 	// MaxRecipients bounds the addresses of one send.
 	MaxRecipients = 256
+	// waiterBuffer is the event buffer of a waiter's subscription.
+	waiterBuffer = 8
 )
 
 func (o *Options) setDefaults() {
@@ -224,6 +226,11 @@ func clampWait(d time.Duration) (time.Duration, error) {
 // delivers an event, or until timeout. check runs once before blocking,
 // after subscribing, so nothing committed in between is missed.
 func waitFor(ctx context.Context, bus Bus, f Filter, timeout time.Duration, check func() (bool, error)) error {
+	if f.Buffer == 0 {
+		// A waiter only needs to be woken: it re-checks the store, and a
+		// dropped subscription is renewed below.
+		f.Buffer = waiterBuffer
+	}
 	sub := bus.Subscribe(f)
 	defer func() { sub.Close() }()
 	if done, err := check(); done || err != nil {
