@@ -75,6 +75,13 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 					writeJSON(lw, http.StatusInternalServerError, errorBody{Error: errorDetail{Code: hub.CodeInternal, Message: "internal error"}})
 				}
 			}
+			level := slog.LevelInfo
+			if r.URL.Path == "/healthz" && lw.status == http.StatusOK {
+				level = slog.LevelDebug // bridges probe it every second
+			}
+			if !s.log.Enabled(r.Context(), level) {
+				return // a hub at warn level builds no access line
+			}
 			attrs := []slog.Attr{
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
@@ -85,10 +92,6 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			}
 			if lw.code != "" {
 				attrs = append(attrs, slog.String("code", string(lw.code)))
-			}
-			level := slog.LevelInfo
-			if r.URL.Path == "/healthz" && lw.status == http.StatusOK {
-				level = slog.LevelDebug // bridges probe it every second
 			}
 			s.log.LogAttrs(r.Context(), level, "http", attrs...)
 		}()

@@ -135,19 +135,26 @@ func (s *Service) WaitChannel(ctx context.Context, c Caller, channel string, opt
 		defer release()
 	}
 	since := opts.Since
+	if !opts.HasSince {
+		// "New" means after the newest post when the wait starts. Take it
+		// before subscribing: a post committed between the two is then
+		// found by the first check instead of being counted as old.
+		err := s.store.View(ctx, func(r Reader) error {
+			ch, err := r.Channel(ctx, channel)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			since = ch.LastSeq
+			return nil
+		})
+		if err != nil {
+			return ChannelRead{}, fmt.Errorf("wait on channel %q: %w", channel, err)
+		}
+	}
 	var res ChannelRead
 	f := Filter{Kinds: []string{EventChannelPosted}, Subjects: []string{channel}}
-	first := true
 	err = waitFor(ctx, s.bus, f, timeout, func() (bool, error) {
 		err := s.store.View(ctx, func(r Reader) error {
-			if first && !opts.HasSince {
-				first = false
-				ch, err := r.Channel(ctx, channel)
-				if err != nil && !errors.Is(err, ErrNotFound) {
-					return err
-				}
-				since = ch.LastSeq
-			}
 			var err error
 			res, err = readChannel(ctx, r, channel, since, limit)
 			return err

@@ -42,7 +42,16 @@ const (
 	// DefaultBusyTimeoutMS bounds how long a connection waits for a lock
 	// another process holds, such as a hub that is still shutting down.
 	DefaultBusyTimeoutMS = 5000
+	// DefaultCheckpointPages is how many pages the writer appends to the
+	// WAL before it asks the checkpointer to copy them into the database.
+	DefaultCheckpointPages = 1000
 )
+
+// checkpointBacklog bounds the WAL when Updates never stop coming (see
+// checkpoint.go): every CheckpointPages × checkpointBacklog pages the
+// writer checkpoints itself, between batches, when no Update is queued
+// or, twice as late, anyway.
+const checkpointBacklog = 4
 
 // ErrClosed is returned by View and Update once the store is closed. It
 // matches hub.ErrUnavailable.
@@ -65,6 +74,12 @@ type Options struct {
 	MaxBatch int
 	// ReadConns is the number of read connections.
 	ReadConns int
+	// CheckpointPages is how many pages written to the WAL start a
+	// checkpoint. It runs on a goroutine and connection of the store
+	// (PASSIVE: neither the writer nor readers wait for it), not in the
+	// commit of the batch that crosses the threshold, as SQLite's
+	// automatic checkpoint would.
+	CheckpointPages int
 	// Logger receives the store's logs.
 	Logger *slog.Logger
 }
@@ -85,6 +100,9 @@ func (o Options) Validate() error {
 	if o.ReadConns < 0 {
 		return fmt.Errorf("sqlite: ReadConns %d: must not be negative", o.ReadConns)
 	}
+	if o.CheckpointPages < 0 {
+		return fmt.Errorf("sqlite: CheckpointPages %d: must not be negative", o.CheckpointPages)
+	}
 	return nil
 }
 
@@ -98,6 +116,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ReadConns == 0 {
 		o.ReadConns = DefaultReadConns
+	}
+	if o.CheckpointPages == 0 {
+		o.CheckpointPages = DefaultCheckpointPages
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -119,6 +140,20 @@ type Store struct {
 	agents *agentCache
 	// ftsIndexed is the highest message ID in the search index.
 	ftsIndexed int64
+	// walPages counts the pages the writer has appended to the WAL since
+	// its last checkpoint.
+	walPages int
+	// ownPages counts the pages appended since the writer's own last
+	// checkpoint.
+	ownPages  int
+	ckptCount atomic.Int64
+
+	// The background checkpointer: its connection, its queue of requests
+	// (one pending at most), and done, closed when it has ended.
+	cdb      *sql.DB
+	cconn    *sql.Conn
+	ckptReq  chan struct{}
+	ckptDone chan struct{}
 
 	rdb *sql.DB
 	// readers holds the read connections not in use by a View. A View
@@ -144,6 +179,18 @@ type Store struct {
 
 	batches atomic.Int64
 	updates atomic.Int64
+}
+
+// CheckpointStats counts the store's checkpoints since Open.
+type CheckpointStats struct {
+	// Checkpoints is the number of checkpoints run, in the background
+	// and by the writer.
+	Checkpoints int64
+}
+
+// CheckpointStats returns counts of the store's checkpoints.
+func (s *Store) CheckpointStats() CheckpointStats {
+	return CheckpointStats{Checkpoints: s.ckptCount.Load()}
 }
 
 // Stats counts the work of the writer since Open.
@@ -175,12 +222,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s := &Store{
-		opts:    opts,
-		log:     opts.Logger,
-		reqs:    make(chan *request, 4*opts.MaxBatch),
-		done:    make(chan struct{}),
-		readers: make(chan *connQuerier, opts.ReadConns),
-		agents:  newAgentCache(),
+		opts:     opts,
+		log:      opts.Logger,
+		reqs:     make(chan *request, 4*opts.MaxBatch),
+		done:     make(chan struct{}),
+		readers:  make(chan *connQuerier, opts.ReadConns),
+		agents:   newAgentCache(),
+		ckptReq:  make(chan struct{}, 1),
+		ckptDone: make(chan struct{}),
 	}
 	if err := s.openConns(ctx, path); err != nil {
 		s.closeConns()
@@ -195,6 +244,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 	}
 	go s.run()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -236,6 +286,9 @@ func (s *Store) openConns(ctx context.Context, path string) error {
 		// After a checkpoint, truncate a WAL that a burst grew past 64 MiB
 		// rather than keep the disk space forever.
 		"journal_size_limit(67108864)",
+		// No checkpoint in the commit of whichever batch crosses 1,000
+		// pages: the store runs them off the commit path (checkpoint.go).
+		"wal_autocheckpoint(0)",
 	}
 
 	var err error
@@ -280,11 +333,22 @@ func (s *Store) openConns(ctx context.Context, path string) error {
 		}
 		s.readers <- newConnQuerier(c, false)
 	}
-	return nil
+
+	// The background checkpointer's connection.
+	if s.cdb, err = sql.Open("sqlite", dsn(path, common...)); err != nil {
+		return err
+	}
+	s.cdb.SetMaxOpenConns(1)
+	s.cdb.SetMaxIdleConns(1)
+	s.cdb.SetConnMaxLifetime(0)
+	s.cdb.SetConnMaxIdleTime(0)
+	s.cconn, err = s.cdb.Conn(ctx)
+	return err
 }
 
-// closeConns closes the read pool first, then the write connection: the
-// last connection to close checkpoints the WAL and removes -wal and -shm.
+// closeConns closes the read pool and the checkpointer's connection first,
+// then the write connection: the last connection to close checkpoints the
+// WAL and removes -wal and -shm.
 func (s *Store) closeConns() error {
 	var errs []error
 	for range len(s.readers) {
@@ -294,6 +358,12 @@ func (s *Store) closeConns() error {
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
+	}
+	if s.cconn != nil {
+		errs = append(errs, s.cconn.Close())
+	}
+	if s.cdb != nil {
+		errs = append(errs, s.cdb.Close())
 	}
 	if s.wq != nil {
 		s.wq.close()
@@ -318,6 +388,9 @@ func (s *Store) Close() error {
 		close(s.reqs)
 		s.mu.Unlock()
 		<-s.done
+		// The writer has ended, so nothing asks for checkpoints any more.
+		close(s.ckptReq)
+		<-s.ckptDone
 		// Wait for the Views in flight; later ones see closed.
 		s.viewMu.Lock()
 		defer s.viewMu.Unlock()

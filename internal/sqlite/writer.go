@@ -87,6 +87,7 @@ func (s *Store) run() {
 		}
 		batch = s.fill(batch)
 		rest := s.commit(batch)
+		s.noteWAL()
 		// Keep the requests a failed batch did not run, at the front.
 		n := copy(batch, rest)
 		clear(batch[n:])
