@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/parley-dev/parley/internal/hub"
@@ -16,9 +17,9 @@ func (s *Server) routesMessages(mux router) {
 	mux.HandleFunc("POST /messages/{id}/ack", s.handleAckMessage)
 	mux.HandleFunc("GET /inbox/{agent}", s.handleReadInbox)
 	mux.HandleFunc("GET /inbox/{agent}/wait", s.handleWaitInbox)
-	mux.HandleFunc("GET /threads/{id}", s.handleThread)
-	mux.HandleFunc("GET /history/{peer}", s.handleHistory)
-	mux.HandleFunc("GET /search", s.handleSearch)
+	mux.HandleFunc("GET /threads/{id}", s.handlePaged(s.thread))
+	mux.HandleFunc("GET /history/{peer}", s.handlePaged(s.conversation))
+	mux.HandleFunc("GET /search", s.handlePaged(s.search))
 }
 
 // sendBody is POST /messages: hub.SendRequest whose to may be a string
@@ -154,56 +155,39 @@ func page(q *query) hub.Page {
 	return hub.Page{Before: q.Int("before", 0), Limit: int(min(q.Int("limit", 0), hub.MaxReadLimit))}
 }
 
-func (s *Server) handleThread(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.auth(r)
-	if err != nil {
-		return err
+// historyPage is the shape of the paged history routes: one service
+// call that takes the caller, the request's query and ?before=&limit=.
+type historyPage func(ctx context.Context, c hub.Caller, r *http.Request, q *query, pg hub.Page) (hub.HistoryResult, error)
+
+// handlePaged serves a paged history route with fetch.
+func (s *Server) handlePaged(fetch historyPage) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := s.auth(r)
+		if err != nil {
+			return err
+		}
+		q := newQuery(r)
+		pg := page(q)
+		if err := q.Err(); err != nil {
+			return err
+		}
+		res, err := fetch(r.Context(), c, r, q, pg)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, res)
+		return nil
 	}
-	q := newQuery(r)
-	pg := page(q)
-	if err := q.Err(); err != nil {
-		return err
-	}
-	res, err := s.svc.Thread(r.Context(), c, r.PathValue("id"), pg)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
 }
 
-func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.auth(r)
-	if err != nil {
-		return err
-	}
-	q := newQuery(r)
-	pg := page(q)
-	if err := q.Err(); err != nil {
-		return err
-	}
-	res, err := s.svc.Conversation(r.Context(), c, r.PathValue("peer"), pg)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+func (s *Server) thread(ctx context.Context, c hub.Caller, r *http.Request, _ *query, pg hub.Page) (hub.HistoryResult, error) {
+	return s.svc.Thread(ctx, c, r.PathValue("id"), pg)
 }
 
-func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.auth(r)
-	if err != nil {
-		return err
-	}
-	q := newQuery(r)
-	pg := page(q)
-	if err := q.Err(); err != nil {
-		return err
-	}
-	res, err := s.svc.Search(r.Context(), c, q.String("q"), pg)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+func (s *Server) conversation(ctx context.Context, c hub.Caller, r *http.Request, _ *query, pg hub.Page) (hub.HistoryResult, error) {
+	return s.svc.Conversation(ctx, c, r.PathValue("peer"), pg)
+}
+
+func (s *Server) search(ctx context.Context, c hub.Caller, _ *http.Request, q *query, pg hub.Page) (hub.HistoryResult, error) {
+	return s.svc.Search(ctx, c, q.String("q"), pg)
 }
