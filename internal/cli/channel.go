@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/parley-dev/parley/internal/client"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
@@ -46,23 +48,12 @@ a JSON string. - reads DATA from standard input.`,
 			if err != nil {
 				return err
 			}
-			s, err := connect(cmd, anyCredential)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			p, err := s.c.PostChannel(ctx, name, data)
-			if err != nil {
-				return s.explain(err)
-			}
-			w := cmd.OutOrStdout()
-			if s.g.json {
-				return printJSON(w, raw)
-			}
-			fmt.Fprintf(w, "posted #%d to %s\n", p.Seq, p.Channel)
-			return nil
+			return call(cmd, anyCredential, func(ctx context.Context, c *client.Client) (hub.ChannelPost, error) {
+				return c.PostChannel(ctx, name, data)
+			}, func(w io.Writer, p hub.ChannelPost) error {
+				fmt.Fprintf(w, "posted #%d to %s\n", p.Seq, p.Channel)
+				return nil
+			})
 		},
 	}
 }
@@ -190,32 +181,21 @@ func newChannelListCmd() *cobra.Command {
 		Short:   "List channels",
 		Args:    argsRange(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd, anyCredential)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			chs, err := s.c.Channels(ctx)
-			if err != nil {
-				return s.explain(err)
-			}
-			w := cmd.OutOrStdout()
-			if s.g.json {
-				return printJSON(w, raw)
-			}
-			if len(chs) == 0 {
-				fmt.Fprintln(w, "no channels")
-				return nil
-			}
-			now := time.Now()
-			t := newTable(w)
-			fmt.Fprintln(t, "CHANNEL\tLAST SEQ\tKEPT\tLAST POST")
-			for _, c := range chs {
-				fmt.Fprintf(t, "%s\t%d\t%d\t%s\n", c.Name, c.LastSeq, c.Count, ago(now, c.LastPostAt))
-			}
-			return t.Flush()
+			return call(cmd, anyCredential, func(ctx context.Context, c *client.Client) ([]hub.Channel, error) {
+				return c.Channels(ctx)
+			}, func(w io.Writer, chs []hub.Channel) error {
+				if len(chs) == 0 {
+					fmt.Fprintln(w, "no channels")
+					return nil
+				}
+				now := time.Now()
+				t := newTable(w)
+				fmt.Fprintln(t, "CHANNEL\tLAST SEQ\tKEPT\tLAST POST")
+				for _, c := range chs {
+					fmt.Fprintf(t, "%s\t%d\t%d\t%s\n", c.Name, c.LastSeq, c.Count, ago(now, c.LastPostAt))
+				}
+				return t.Flush()
+			})
 		},
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/parley-dev/parley/internal/client"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
@@ -270,23 +271,12 @@ the command failed with the reason given.`,
 				req.Status = hub.CommandFailed
 				req.Error = fail
 			}
-			s, err := connect(cmd, anyCredential)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			c, err := s.c.AckCommand(ctx, id, req)
-			if err != nil {
-				return s.explain(err)
-			}
-			w := cmd.OutOrStdout()
-			if s.g.json {
-				return printJSON(w, raw)
-			}
-			fmt.Fprintf(w, "command #%d %s\n", c.ID, c.Status)
-			return nil
+			return call(cmd, anyCredential, func(ctx context.Context, c *client.Client) (hub.Command, error) {
+				return c.AckCommand(ctx, id, req)
+			}, func(w io.Writer, c hub.Command) error {
+				fmt.Fprintf(w, "command #%d %s\n", c.ID, c.Status)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&fail, "fail", "", "mark the command failed, with this reason")

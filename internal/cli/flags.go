@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -221,4 +222,26 @@ func (s *session) explain(err error) error {
 		return fmt.Errorf("%w\n(is the hub running at %s? start one with \"parley serve\", or point --url or $%s at it)", err, s.g.url, config.EnvURL)
 	}
 	return err
+}
+
+// call runs the one request of a simple command: it connects with the
+// credential n needs, calls do, and prints the hub's own JSON under
+// --json, or hands the result to text.
+func call[T any](cmd *cobra.Command, n need, do func(ctx context.Context, c *client.Client) (T, error), text func(w io.Writer, v T) error) error {
+	s, err := connect(cmd, n)
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	ctx, cancel := s.context(cmd, &raw)
+	defer cancel()
+	v, err := do(ctx, s.c)
+	if err != nil {
+		return s.explain(err)
+	}
+	w := cmd.OutOrStdout()
+	if s.g.json {
+		return printJSON(w, raw)
+	}
+	return text(w, v)
 }

@@ -1,12 +1,16 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/parley-dev/parley/internal/client"
+	"github.com/parley-dev/parley/internal/hub"
 )
 
 func newShowCmd() *cobra.Command {
@@ -22,36 +26,25 @@ attachments; the sender also sees each recipient's delivery state.`,
 			if err != nil {
 				return fmt.Errorf("show: %w", err)
 			}
-			s, err := connect(cmd, needAgent)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			v, err := s.c.Message(ctx, id)
-			if err != nil {
-				return s.explain(err)
-			}
-			w := cmd.OutOrStdout()
-			if s.g.json {
-				return printJSON(w, raw)
-			}
-			now := time.Now()
-			printMessage(w, now, messageView{Message: v.Message, State: v.State}, 0, 0)
-			for _, a := range v.Attachments {
-				if a.Content != "" {
-					printAttachmentContent(w, a)
+			return call(cmd, needAgent, func(ctx context.Context, c *client.Client) (hub.MessageView, error) {
+				return c.Message(ctx, id)
+			}, func(w io.Writer, v hub.MessageView) error {
+				now := time.Now()
+				printMessage(w, now, messageView{Message: v.Message, State: v.State}, 0, 0)
+				for _, a := range v.Attachments {
+					if a.Content != "" {
+						printAttachmentContent(w, a)
+					}
 				}
-			}
-			if len(v.Deliveries) > 0 {
-				states := make([]string, len(v.Deliveries))
-				for i, d := range v.Deliveries {
-					states[i] = d.To + " " + d.State
+				if len(v.Deliveries) > 0 {
+					states := make([]string, len(v.Deliveries))
+					for i, d := range v.Deliveries {
+						states[i] = d.To + " " + d.State
+					}
+					fmt.Fprintf(w, "delivery: %s\n", strings.Join(states, ", "))
 				}
-				fmt.Fprintf(w, "delivery: %s\n", strings.Join(states, ", "))
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 }

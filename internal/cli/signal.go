@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/parley-dev/parley/internal/client"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
@@ -201,30 +203,19 @@ func newSignalListCmd() *cobra.Command {
 		Short:   "List emitted signals",
 		Args:    argsRange(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd, anyCredential)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			sigs, err := s.c.Signals(ctx)
-			if err != nil {
-				return s.explain(err)
-			}
-			w := cmd.OutOrStdout()
-			if s.g.json {
-				return printJSON(w, raw)
-			}
-			if len(sigs) == 0 {
-				fmt.Fprintln(w, "no signals emitted")
+			return call(cmd, anyCredential, func(ctx context.Context, c *client.Client) ([]hub.Signal, error) {
+				return c.Signals(ctx)
+			}, func(w io.Writer, sigs []hub.Signal) error {
+				if len(sigs) == 0 {
+					fmt.Fprintln(w, "no signals emitted")
+					return nil
+				}
+				now := time.Now()
+				for _, sig := range sigs {
+					printSignal(w, now, sig)
+				}
 				return nil
-			}
-			now := time.Now()
-			for _, sig := range sigs {
-				printSignal(w, now, sig)
-			}
-			return nil
+			})
 		},
 	}
 }
