@@ -337,7 +337,9 @@ func (s *Service) Read(ctx context.Context, c Caller, opts ReadOptions) (ReadRes
 			res.Messages[i].State = DeliveryRead
 		}
 	}
-	err = s.store.Update(ctx, func(tx Tx) error {
+	// A read mark lost to a power cut shows the message as unread again:
+	// read twice, never lost. So the reader waits for the commit only.
+	err = s.store.UpdateVisible(ctx, func(tx Tx) error {
 		return tx.MarkRead(ctx, c.AgentID, seqs, s.now())
 	})
 	if err != nil {
@@ -380,6 +382,11 @@ func (s *Service) readPage(ctx context.Context, r Reader, c Caller, opts ReadOpt
 		}
 		res.Messages = append(res.Messages, m)
 		res.Next = m.Seq
+	}
+	if !opts.HasSince && !res.More && opts.Since == 0 {
+		// The page holds every unread delivery: no need to count them.
+		res.Unread = len(res.Messages)
+		return res, nil
 	}
 	if res.Unread, err = r.UnreadCount(ctx, c.AgentID); err != nil {
 		return ReadResult{}, err

@@ -12,8 +12,12 @@ import (
 // concurrent Update calls in one transaction (group commit), but each
 // function sees its own changes, a function that returns an error leaves
 // no trace, and Update returns only once the changes are durable.
-// Events appended in a committed Update reach the commit hook the store
-// was opened with, in ID order, before Update returns.
+// Readers may see them earlier, once committed: a waiter can be woken
+// while the sync that makes its message durable is still running.
+// UpdateVisible returns at that point, for changes whose loss to a power
+// cut is harmless (a read mark); they become durable with the next
+// Update's. Events appended in a committed Update reach the commit hook
+// the store was opened with, in ID order, before Update returns.
 //
 // fn must not keep the Tx after it returns, use it from another goroutine
 // or call Update (that deadlocks); neither may the commit hook. A search
@@ -23,6 +27,8 @@ type Store interface {
 	View(ctx context.Context, fn func(Reader) error) error
 	// Update runs fn in a write transaction and commits it.
 	Update(ctx context.Context, fn func(Tx) error) error
+	// UpdateVisible is Update without waiting for durability.
+	UpdateVisible(ctx context.Context, fn func(Tx) error) error
 	Close() error
 }
 

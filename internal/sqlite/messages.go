@@ -74,6 +74,20 @@ func sqlLimit(n int) int {
 	return n
 }
 
+// The queries of unread deliveries name the partial index of unread
+// deliveries. Without statistics SQLite prefers the primary key, which
+// walks an agent's whole read history; TestUnreadQueriesUseTheirIndex
+// keeps them honest.
+const (
+	unreadInboxQuery = `SELECT ` + inboundColumns + ` FROM deliveries d INDEXED BY deliveries_unread
+		JOIN messages m ON m.id = d.message_id
+		WHERE d.agent_id = ? AND d.seq > ? AND d.state = 'unread' ORDER BY d.seq LIMIT ?`
+	unreadCountQuery = `SELECT count(*) FROM deliveries INDEXED BY deliveries_unread
+		WHERE agent_id = ? AND state = 'unread'`
+	unreadCountsQuery = `SELECT agent_id, count(*) FROM deliveries INDEXED BY deliveries_unread
+		WHERE state = 'unread' GROUP BY agent_id`
+)
+
 // Inbox returns deliveries of one agent in sequence order. An unread-only
 // read goes through the partial index of unread deliveries, named so that
 // SQLite never walks an inbox's read history instead: without statistics
@@ -82,8 +96,7 @@ func (r *reader) Inbox(ctx context.Context, q hub.InboxQuery) ([]hub.Inbound, er
 	query := `SELECT ` + inboundColumns + ` FROM deliveries d JOIN messages m ON m.id = d.message_id
 		WHERE d.agent_id = ? AND d.seq > ? ORDER BY d.seq LIMIT ?`
 	if q.UnreadOnly {
-		query = `SELECT ` + inboundColumns + ` FROM deliveries d INDEXED BY deliveries_unread JOIN messages m ON m.id = d.message_id
-		WHERE d.agent_id = ? AND d.seq > ? AND d.state = 'unread' ORDER BY d.seq LIMIT ?`
+		query = unreadInboxQuery
 	}
 	rows, err := r.q.QueryContext(ctx, query, q.AgentID, q.After, sqlLimit(q.Limit))
 	if err != nil {
@@ -104,10 +117,12 @@ func (r *reader) Inbox(ctx context.Context, q hub.InboxQuery) ([]hub.Inbound, er
 	return out, nil
 }
 
-// UnreadCount returns the number of the agent's unread deliveries.
+// UnreadCount returns the number of the agent's unread deliveries. Like
+// Inbox, it names the partial index: otherwise SQLite counts by walking
+// the agent's whole history through the primary key.
 func (r *reader) UnreadCount(ctx context.Context, agentID int64) (int, error) {
 	var n int
-	err := r.q.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE agent_id = ? AND state = 'unread'`, agentID).Scan(&n)
+	err := r.q.QueryRowContext(ctx, unreadCountQuery, agentID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: unread count of agent %d: %w", agentID, err)
 	}
@@ -116,7 +131,7 @@ func (r *reader) UnreadCount(ctx context.Context, agentID int64) (int, error) {
 
 // UnreadCounts returns the unread deliveries of every agent that has any.
 func (r *reader) UnreadCounts(ctx context.Context) (map[int64]int, error) {
-	rows, err := r.q.QueryContext(ctx, `SELECT agent_id, count(*) FROM deliveries WHERE state = 'unread' GROUP BY agent_id`)
+	rows, err := r.q.QueryContext(ctx, unreadCountsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: unread counts: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -179,5 +180,49 @@ func TestTimeRoundTrip(t *testing.T) {
 	far := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
 	if got := decodeTime(encodeTime(far)); !got.After(time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("far future: got %v, want it clamped to the latest time, not wrapped", got)
+	}
+}
+
+// TestUnreadQueriesUseTheirIndex checks the plans of the unread queries:
+// a read or count that walks the primary key costs the length of the
+// agent's history, not of its unread mail.
+func TestUnreadQueriesUseTheirIndex(t *testing.T) {
+	ctx := context.Background()
+	conn := testConn(t)
+	if err := migrate(ctx, conn, migrationFiles); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, query string
+		args        []any
+	}{
+		{"inbox", unreadInboxQuery, []any{1, 0, 10}},
+		{"count", unreadCountQuery, []any{1}},
+		{"counts", unreadCountsQuery, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+tt.query, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			joined := strings.Join(plan, "; ")
+			if !strings.Contains(joined, "deliveries_unread") {
+				t.Errorf("plan does not use deliveries_unread: %s", joined)
+			}
+		})
 	}
 }

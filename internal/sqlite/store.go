@@ -62,9 +62,11 @@ type Options struct {
 	// Path is the database file. It and its -wal and -shm files are
 	// created readable by the owner only.
 	Path string
-	// Synchronous is "FULL" (the default: a commit survives power loss)
-	// or "NORMAL" (a commit survives a crash of the process, and may be
-	// lost on power loss, for fewer fsyncs).
+	// Synchronous is "FULL" (the default: Update returns once its
+	// changes survive a power cut) or "NORMAL" (once they survive a crash
+	// of the process; a power cut may lose the last ones). Under FULL the
+	// store syncs the WAL itself, off the writer goroutine, so readers
+	// see a batch as soon as it commits (sync.go).
 	Synchronous string
 	// OnCommit, when set, receives the events of every committed batch in
 	// ID order, on the writer goroutine, before the Updates of the batch
@@ -82,6 +84,10 @@ type Options struct {
 	CheckpointPages int
 	// Logger receives the store's logs.
 	Logger *slog.Logger
+
+	// syncHook, when set by a test of this package, runs in place of the
+	// sync of the WAL file.
+	syncHook func() error
 }
 
 // Validate reports the first invalid field.
@@ -177,8 +183,17 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// Under Synchronous FULL, the syncer's queue of committed batches
+	// waiting for durability, closed by Close after the writer has ended;
+	// syncDone is closed when the syncer has ended. wal is its handle on
+	// the -wal file. All nil under NORMAL.
+	syncq    chan syncGroup
+	syncDone chan struct{}
+	wal      *walFile
+
 	batches atomic.Int64
 	updates atomic.Int64
+	syncs   atomic.Int64
 }
 
 // CheckpointStats counts the store's checkpoints since Open.
@@ -199,12 +214,15 @@ type Stats struct {
 	Batches int64
 	// Updates is the number of Update functions it ran.
 	Updates int64
+	// Syncs is the number of syncs of the WAL file (Synchronous FULL).
+	Syncs int64
 }
 
 // Stats returns counts of the writer's work; Updates/Batches is the mean
-// batch size, which shows how well group commit is working.
+// batch size, which shows how well group commit is working, and
+// Batches/Syncs how many batches one sync made durable.
 func (s *Store) Stats() Stats {
-	return Stats{Batches: s.batches.Load(), Updates: s.updates.Load()}
+	return Stats{Batches: s.batches.Load(), Updates: s.updates.Load(), Syncs: s.syncs.Load()}
 }
 
 // Open opens the database at opts.Path, creating it if needed, applies
@@ -242,6 +260,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			s.closeConns()
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
+	}
+	if opts.Synchronous == "FULL" {
+		if s.wal, err = openWAL(path + "-wal"); err != nil {
+			s.closeConns()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		s.syncq = make(chan syncGroup, 64)
+		s.syncDone = make(chan struct{})
+		go s.syncer()
 	}
 	go s.run()
 	go s.checkpointer()
@@ -281,7 +308,9 @@ func (s *Store) openConns(ctx context.Context, path string) error {
 	common := []string{
 		fmt.Sprintf("busy_timeout(%d)", DefaultBusyTimeoutMS),
 		"journal_mode(WAL)",
-		"synchronous(" + s.opts.Synchronous + ")",
+		// Under FULL too: the store syncs the WAL itself, off the writer
+		// goroutine (sync.go).
+		"synchronous(NORMAL)",
 		"foreign_keys(1)",
 		// After a checkpoint, truncate a WAL that a burst grew past 64 MiB
 		// rather than keep the disk space forever.
@@ -365,6 +394,9 @@ func (s *Store) closeConns() error {
 	if s.cdb != nil {
 		errs = append(errs, s.cdb.Close())
 	}
+	if s.wal != nil {
+		errs = append(errs, s.wal.close())
+	}
 	if s.wq != nil {
 		s.wq.close()
 	}
@@ -388,7 +420,12 @@ func (s *Store) Close() error {
 		close(s.reqs)
 		s.mu.Unlock()
 		<-s.done
-		// The writer has ended, so nothing asks for checkpoints any more.
+		// The writer has ended: nothing is handed to the syncer or asks
+		// for checkpoints any more.
+		if s.syncq != nil {
+			close(s.syncq)
+			<-s.syncDone
+		}
 		close(s.ckptReq)
 		<-s.ckptDone
 		// Wait for the Views in flight; later ones see closed.

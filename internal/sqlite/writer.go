@@ -19,8 +19,11 @@ const (
 
 // request is one Update waiting for the writer.
 type request struct {
-	fn    func(hub.Tx) error
-	state atomic.Int32
+	fn func(hub.Tx) error
+	// visible: the caller waits for the commit only, not for the sync
+	// that makes it durable (UpdateVisible).
+	visible bool
+	state   atomic.Int32
 	// done receives the outcome; buffered so the writer never waits on
 	// a caller.
 	done chan error
@@ -36,16 +39,32 @@ type request struct {
 // its changes are undone and the others' are not. fn must not keep the
 // Tx after it returns, use it from another goroutine, or call Update.
 //
+// Readers see the changes as soon as the batch commits, which under
+// Synchronous FULL is before the sync that makes them durable (see
+// syncer): the sync runs off the writer, and Update returns after it.
+//
 // If ctx ends before the writer takes fn, Update returns ctx.Err() and fn
 // never runs. Once fn is taken, Update waits for the commit, so its
 // result always says what happened. Statements fn runs are not
 // interrupted by ctx: an interrupted write would roll back the whole
 // batch, everyone else's work included.
 func (s *Store) Update(ctx context.Context, fn func(hub.Tx) error) error {
+	return s.update(ctx, &request{fn: fn, done: make(chan error, 1)})
+}
+
+// UpdateVisible is Update for changes that may be lost to a power cut or
+// a crash of the machine, but not of the process: it returns once they
+// are committed and visible to readers, without waiting for the sync.
+// They become durable with the next sync, which Updates committed after
+// them wait for.
+func (s *Store) UpdateVisible(ctx context.Context, fn func(hub.Tx) error) error {
+	return s.update(ctx, &request{fn: fn, visible: true, done: make(chan error, 1)})
+}
+
+func (s *Store) update(ctx context.Context, r *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &request{fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closing {
 		s.mu.RUnlock()
@@ -192,7 +211,30 @@ func (s *Store) commitRan(batch []*request) {
 	if len(events) > 0 && s.opts.OnCommit != nil {
 		s.publish(events)
 	}
-	s.finish(batch)
+	s.finishCommitted(batch)
+}
+
+// finishCommitted wakes the callers of a committed batch: at once those
+// that need no sync (a failed Update, an UpdateVisible, any Update when
+// the store does not sync), the others once the syncer has synced.
+func (s *Store) finishCommitted(batch []*request) {
+	if s.syncq == nil {
+		s.finish(batch)
+		return
+	}
+	var durable []*request
+	for _, r := range batch {
+		if r.err != nil || r.visible {
+			r.done <- r.err
+			r.events = nil
+			continue
+		}
+		r.events = nil
+		durable = append(durable, r)
+	}
+	if len(durable) > 0 {
+		s.syncq <- durable
+	}
 }
 
 // indexMessages adds the messages inserted by the batch to the search

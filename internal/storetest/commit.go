@@ -505,3 +505,52 @@ func testDurability(t *testing.T, h *harness) {
 		t.Errorf("event after reopen: got ID %d, want > %d", ev[0].ID, evs[0].ID)
 	}
 }
+
+// testUpdateVisible: an UpdateVisible commits like an Update (its changes
+// are visible when it returns, its events reach the hook, a failure
+// leaves no trace), and a later Update makes it durable with its own.
+func testUpdateVisible(t *testing.T, h *harness) {
+	alice, bob := h.addAgent("alice", ""), h.addAgent("bob", "")
+	m := h.send(alice, "read me", bob)
+	err := h.store.UpdateVisible(h.ctx(), func(tx hub.Tx) error {
+		if err := tx.MarkRead(h.ctx(), bob.ID, []int64{1}, at(time.Minute)); err != nil {
+			return err
+		}
+		_, err := tx.AppendEvent(h.ctx(), hub.Event{Kind: hub.EventMessageSent, Time: at(0), Actor: "bob"})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("UpdateVisible: %v", err)
+	}
+	if evs := h.log.events(); len(evs) == 0 || evs[len(evs)-1].Actor != "bob" {
+		t.Errorf("commit hook after UpdateVisible: got %d events, want bob's last", len(evs))
+	}
+	boom := errors.New("boom")
+	err = h.store.UpdateVisible(h.ctx(), func(tx hub.Tx) error {
+		if _, err := tx.InsertAgent(h.ctx(), newAgent("ghost", "")); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("failing UpdateVisible: got %v, want %v", err, boom)
+	}
+	h.view(func(r hub.Reader) error {
+		in, err := r.Received(h.ctx(), bob.ID, m.ID)
+		if err != nil || in.State != hub.DeliveryRead {
+			t.Errorf("delivery after UpdateVisible returned: got %+v, %v, want read", in, err)
+		}
+		if _, err := r.AgentByName(h.ctx(), "ghost"); !errors.Is(err, hub.ErrNotFound) {
+			t.Errorf("agent of a failed UpdateVisible: got %v, want not found", err)
+		}
+		return nil
+	})
+	h.addAgent("carol", "") // an Update after it
+	h.reopen()
+	h.view(func(r hub.Reader) error {
+		if in, err := r.Received(h.ctx(), bob.ID, m.ID); err != nil || in.State != hub.DeliveryRead {
+			t.Errorf("delivery after reopen: got %+v, %v, want read", in, err)
+		}
+		return nil
+	})
+}

@@ -78,6 +78,7 @@ func Run(t *testing.T, open func(t testing.TB, dir string, onCommit func([]hub.E
 		{"ViewSnapshot", testViewSnapshot},
 		{"Close", testClose},
 		{"Durability", testDurability},
+		{"UpdateVisible", testUpdateVisible},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
