@@ -197,8 +197,6 @@ func TestUnreadQueriesUseTheirIndex(t *testing.T) {
 		args        []any
 	}{
 		{"inbox", unreadInboxQuery, []any{1, 0, 10}},
-		{"count", unreadCountQuery, []any{1}},
-		{"counts", unreadCountsQuery, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,5 +222,54 @@ func TestUnreadQueriesUseTheirIndex(t *testing.T) {
 				t.Errorf("plan does not use deliveries_unread: %s", joined)
 			}
 		})
+	}
+}
+
+// TestUnreadCountMigration: a database from before migration 0003 gets
+// each agent's unread count from its deliveries, and the trigger keeps it.
+func TestUnreadCountMigration(t *testing.T) {
+	ctx := context.Background()
+	conn := testConn(t)
+	old := fstest.MapFS{}
+	for _, name := range []string{"0001_init.sql", "0002_coordination.sql"} {
+		data, err := migrationFiles.ReadFile("migrations/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old["migrations/"+name] = &fstest.MapFile{Data: data}
+	}
+	if err := migrate(ctx, conn, old); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string) {
+		t.Helper()
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`INSERT INTO agents (id, name) VALUES (1, 'bob'), (2, 'carol')`)
+	exec(`INSERT INTO messages (id, from_id, from_name, thread, created_at) VALUES (1, 2, 'carol', '1', 1), (2, 2, 'carol', '2', 1), (3, 2, 'carol', '3', 1)`)
+	exec(`INSERT INTO deliveries (agent_id, seq, message_id, state) VALUES (1, 1, 1, 'unread'), (1, 2, 2, 'read'), (1, 3, 3, 'unread')`)
+	if err := migrate(ctx, conn, migrationFiles); err != nil {
+		t.Fatal(err)
+	}
+	unread := func(id int) int {
+		t.Helper()
+		var n int
+		if err := conn.QueryRowContext(ctx, `SELECT unread FROM agents WHERE id = ?`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := unread(1); got != 2 {
+		t.Errorf("bob's unread after migrating: got %d, want 2", got)
+	}
+	if got := unread(2); got != 0 {
+		t.Errorf("carol's unread after migrating: got %d, want 0", got)
+	}
+	exec(`UPDATE deliveries SET state = 'acked' WHERE agent_id = 1 AND seq = 1`)
+	exec(`UPDATE deliveries SET state = 'acked' WHERE agent_id = 1 AND seq = 2`) // was read
+	if got := unread(1); got != 1 {
+		t.Errorf("bob's unread after acking: got %d, want 1", got)
 	}
 }

@@ -196,6 +196,11 @@ func TestGroupCommitBatches(t *testing.T) {
 	wg.Go(func() {
 		s.Update(t.Context(), func(hub.Tx) error { <-release; return nil })
 	})
+	// Wait until the writer holds the blocker, then queue the others.
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().Updates < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	const n = 50
 	for i := range n {
 		wg.Go(func() {
@@ -207,12 +212,7 @@ func TestGroupCommitBatches(t *testing.T) {
 			}
 		})
 	}
-	// Wait until the writer holds the blocker and the others queue.
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Stats().Updates < 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // let them queue
 	close(release)
 	wg.Wait()
 	st := s.Stats()
