@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -304,6 +305,17 @@ func (s *Service) visibleMessage(ctx context.Context, r Reader, c Caller, id int
 // Read returns a page of the caller's inbox and, unless opts.Peek, marks
 // the returned deliveries read.
 func (s *Service) Read(ctx context.Context, c Caller, opts ReadOptions) (ReadResult, error) {
+	return s.read(ctx, c, opts, false)
+}
+
+// read is Read. With expectMail, a read that marks does its reading and
+// marking in one write: the writer's connection has every page of the
+// inbox cached, where a read connection reloads them after each commit,
+// and it is one trip through the store instead of two. A reader that
+// probably has mail (a waiter woken by a send) takes that way; one that
+// probably has none (a poll, a wait's first check) reads first and
+// writes only if it found something.
+func (s *Service) read(ctx context.Context, c Caller, opts ReadOptions, expectMail bool) (ReadResult, error) {
 	if !c.IsAgent() {
 		return ReadResult{}, Errorf(CodeForbidden, "reading an inbox needs an agent token")
 	}
@@ -317,6 +329,22 @@ func (s *Service) Read(ctx context.Context, c Caller, opts ReadOptions) (ReadRes
 		opts.Limit = MaxReadLimit
 	}
 	var res ReadResult
+	if expectMail && !opts.Peek {
+		// A read mark lost to a power cut shows the message as unread
+		// again: read twice, never lost. So the reader waits for the
+		// commit only.
+		err := s.store.UpdateVisible(ctx, func(tx Tx) error {
+			var err error
+			if res, err = s.readPage(ctx, tx, c, opts); err != nil {
+				return err
+			}
+			return s.markRead(ctx, tx, c, &res)
+		})
+		if err != nil {
+			return ReadResult{}, fmt.Errorf("read inbox of %q: %w", c.Name, err)
+		}
+		return res, nil
+	}
 	err := s.store.View(ctx, func(r Reader) error {
 		var err error
 		res, err = s.readPage(ctx, r, c, opts)
@@ -330,6 +358,21 @@ func (s *Service) Read(ctx context.Context, c Caller, opts ReadOptions) (ReadRes
 	}
 	// MarkRead only changes deliveries that are still unread, so the page
 	// read in the View needs no second read inside the write.
+	var marked ReadResult
+	err = s.store.UpdateVisible(ctx, func(tx Tx) error {
+		marked = res
+		marked.Messages = slices.Clone(res.Messages)
+		return s.markRead(ctx, tx, c, &marked)
+	})
+	if err != nil {
+		return ReadResult{}, fmt.Errorf("read inbox of %q: %w", c.Name, err)
+	}
+	return marked, nil
+}
+
+// markRead marks the unread messages of res read, in the store and in
+// res, and takes them off its unread count.
+func (s *Service) markRead(ctx context.Context, tx Tx, c Caller, res *ReadResult) error {
 	var seqs []int64
 	for i, m := range res.Messages {
 		if m.State == DeliveryUnread {
@@ -337,16 +380,14 @@ func (s *Service) Read(ctx context.Context, c Caller, opts ReadOptions) (ReadRes
 			res.Messages[i].State = DeliveryRead
 		}
 	}
-	// A read mark lost to a power cut shows the message as unread again:
-	// read twice, never lost. So the reader waits for the commit only.
-	err = s.store.UpdateVisible(ctx, func(tx Tx) error {
-		return tx.MarkRead(ctx, c.AgentID, seqs, s.now())
-	})
-	if err != nil {
-		return ReadResult{}, fmt.Errorf("read inbox of %q: %w", c.Name, err)
+	if len(seqs) == 0 {
+		return nil
+	}
+	if err := tx.MarkRead(ctx, c.AgentID, seqs, s.now()); err != nil {
+		return err
 	}
 	res.Unread = max(0, res.Unread-len(seqs))
-	return res, nil
+	return nil
 }
 
 func hasUnread(ms []Inbound) bool {
@@ -408,9 +449,11 @@ func (s *Service) Wait(ctx context.Context, c Caller, opts ReadOptions, timeout 
 	defer release()
 	var res ReadResult
 	f := Filter{Kinds: []string{EventMessageSent, EventAgentRegistered}, Agents: []string{c.Name}}
+	woken := false // the first check runs before parking
 	err = waitFor(ctx, s.bus, f, timeout, func() (bool, error) {
 		var err error
-		res, err = s.Read(ctx, c, opts)
+		res, err = s.read(ctx, c, opts, woken)
+		woken = true
 		return len(res.Messages) > 0, err
 	})
 	if err != nil {
