@@ -61,8 +61,13 @@ const (
 	MaxWait = 10 * time.Minute
 	// MaxRecipients bounds the addresses of one send.
 	MaxRecipients = 256
-	// waiterBuffer is the event buffer of a waiter's subscription.
-	waiterBuffer = 8
+	// waiterBuffer is the event buffer of a waiter's subscription. One is
+	// enough: the event only wakes the waiter, which then reads the store;
+	// events that arrive while one is pending are covered by that read, or,
+	// when they overflow and the bus drops the subscription, by the read
+	// after resubscribing. A larger buffer costs every parked waiter
+	// 128 bytes per event and makes it re-read the store once per event.
+	waiterBuffer = 1
 )
 
 func (o *Options) setDefaults() {
@@ -225,6 +230,13 @@ func clampWait(d time.Duration) (time.Duration, error) {
 // waitFor blocks until check reports done, re-running it whenever sub
 // delivers an event, or until timeout. check runs once before blocking,
 // after subscribing, so nothing committed in between is missed.
+//
+// Each check runs on a short-lived goroutine of its own (shallow): a
+// check reads the store, whose driver (modernc SQLite) needs a deep
+// stack, and a goroutine keeps a grown stack while it blocks. Run on the
+// caller's goroutine, every parked wait would hold 16 to 32 KiB of stack
+// for as long as it waits; this way the deep frames live only as long
+// as the check.
 func waitFor(ctx context.Context, bus Bus, f Filter, timeout time.Duration, check func() (bool, error)) error {
 	if f.Buffer == 0 {
 		// A waiter only needs to be woken: it re-checks the store, and a
@@ -233,7 +245,7 @@ func waitFor(ctx context.Context, bus Bus, f Filter, timeout time.Duration, chec
 	}
 	sub := bus.Subscribe(f)
 	defer func() { sub.Close() }()
-	if done, err := check(); done || err != nil {
+	if done, err := shallow(check); done || err != nil {
 		return err
 	}
 	if timeout <= 0 {
@@ -255,9 +267,28 @@ func waitFor(ctx context.Context, bus Bus, f Filter, timeout time.Duration, chec
 				sub = bus.Subscribe(f)
 				ch = sub.C()
 			}
-			if done, err := check(); done || err != nil {
+			if done, err := shallow(check); done || err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// shallow runs check on a goroutine of its own and waits for it, so that
+// the stack check grows is released when it returns instead of staying
+// with the caller's goroutine. A panic in check is raised again in the
+// caller, where the request's recovery sees it.
+func shallow(check func() (bool, error)) (done bool, err error) {
+	var p any
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		defer func() { p = recover() }()
+		done, err = check()
+	}()
+	<-ran
+	if p != nil {
+		panic(p)
+	}
+	return done, err
 }
