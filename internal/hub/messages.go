@@ -548,6 +548,11 @@ func normalizePage(p Page) (Page, error) {
 func (s *Service) history(ctx context.Context, q HistoryQuery) (HistoryResult, error) {
 	limit := q.Limit
 	q.Limit++
+	if q.Search != "" {
+		if err := s.store.CatchUpSearch(ctx); err != nil {
+			return HistoryResult{}, fmt.Errorf("search: %w", err)
+		}
+	}
 	var ms []Message
 	err := s.store.View(ctx, func(r Reader) error {
 		var err error

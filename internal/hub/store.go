@@ -20,8 +20,13 @@ import (
 // the store was opened with, in ID order, before Update returns.
 //
 // fn must not keep the Tx after it returns, use it from another goroutine
-// or call Update (that deadlocks); neither may the commit hook. A search
-// inside an Update sees only committed messages.
+// or call Update (that deadlocks); neither may the commit hook.
+//
+// A search (Reader.Messages with words) finds the messages in the
+// store's search index, which may lag behind commits: a store can index
+// off the commit path. CatchUpSearch brings it up to date with every
+// message committed before the call; a search that must see them all
+// calls it before its View.
 type Store interface {
 	// View runs fn with a consistent read-only view.
 	View(ctx context.Context, fn func(Reader) error) error
@@ -29,6 +34,9 @@ type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
 	// UpdateVisible is Update without waiting for durability.
 	UpdateVisible(ctx context.Context, fn func(Tx) error) error
+	// CatchUpSearch returns once the search index holds every message
+	// committed before the call.
+	CatchUpSearch(ctx context.Context) error
 	Close() error
 }
 

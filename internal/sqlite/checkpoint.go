@@ -51,7 +51,20 @@ func (s *Store) noteWAL() {
 	if s.ownPages < own || (len(s.reqs) > 0 && s.ownPages < 2*own) {
 		return
 	}
+	// A background checkpoint in progress holds SQLite's checkpoint lock,
+	// and the writer's PASSIVE one would give up at once: skip it then,
+	// unless the WAL is twice overdue. Then wait for the background one
+	// to end, however the machine schedules it, so that the file stays
+	// bounded.
+	if s.ownPages < 2*own {
+		if !s.ckptMu.TryLock() {
+			return
+		}
+	} else {
+		s.ckptMu.Lock()
+	}
 	complete := s.checkpointOn(s.wq.QueryRowContext)
+	s.ckptMu.Unlock()
 	s.walWritten() // the checkpoint's own writes are not WAL frames
 	if complete {
 		s.ownPages = 0
@@ -86,7 +99,9 @@ func (s *Store) walWritten() int {
 func (s *Store) checkpointer() {
 	defer close(s.ckptDone)
 	for range s.ckptReq {
+		s.ckptMu.Lock()
 		s.checkpointOn(s.cconn.QueryRowContext)
+		s.ckptMu.Unlock()
 	}
 }
 

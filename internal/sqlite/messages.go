@@ -390,7 +390,7 @@ func (t *tx) InsertMessage(ctx context.Context, m hub.Message) (hub.Message, err
 	if m.ID, err = res.LastInsertId(); err != nil {
 		return hub.Message{}, fmt.Errorf("sqlite: insert message: %w", err)
 	}
-	t.batch.messages = true // to index at commit
+	t.batch.inserted++ // to index later
 	if m.Thread == "" {
 		m.Thread = strconv.FormatInt(m.ID, 10)
 	}

@@ -447,6 +447,9 @@ func TestSearchIndexInStep(t *testing.T) {
 	}
 	search := func() int {
 		var n int
+		if err := s.CatchUpSearch(ctx); err != nil {
+			t.Fatal(err)
+		}
 		if err := s.View(ctx, func(r hub.Reader) error {
 			ms, err := r.Messages(ctx, hub.HistoryQuery{Search: "word"})
 			n = len(ms)
@@ -480,4 +483,77 @@ func TestSearchIndexInStep(t *testing.T) {
 		t.Errorf("search after reset, 16 sends, 4 failed, and a reopen: got %d, want 12", got)
 	}
 	checkFTS(t, rawDB(t, dir))
+}
+
+// TestSearchIndexOffTheCommitPath: sends are indexed for search off
+// their commits, but never left behind: the writer indexes when idle, on
+// Close, and at once for CatchUpSearch, which costs nothing when the
+// index is up to date.
+func TestSearchIndexOffTheCommitPath(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	s := open(t, dir, nil)
+	var alice hub.Agent
+	if err := s.Update(ctx, func(tx hub.Tx) error {
+		var err error
+		alice, err = tx.InsertAgent(ctx, hub.Agent{Name: "alice"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(body string) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx hub.Tx) error {
+			_, err := tx.InsertMessage(ctx, hub.Message{FromID: alice.ID, From: "alice", Body: body})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found := func(s *sqlite.Store, word string) int {
+		t.Helper()
+		var n int
+		if err := s.View(ctx, func(r hub.Reader) error {
+			ms, err := r.Messages(ctx, hub.HistoryQuery{Search: word})
+			n = len(ms)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	send("idle tangerine")
+	deadline := time.Now().Add(5 * time.Second)
+	for found(s, "tangerine") == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if found(s, "tangerine") != 1 {
+		t.Fatalf("a message was not indexed while the writer was idle")
+	}
+
+	before := s.Stats().Batches
+	if err := s.CatchUpSearch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().Batches; got != before {
+		t.Errorf("CatchUpSearch with the index up to date wrote %d batches", got-before)
+	}
+
+	send("prompt kumquat")
+	if err := s.CatchUpSearch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := found(s, "kumquat"); got != 1 {
+		t.Errorf("search after CatchUpSearch: got %d, want 1", got)
+	}
+
+	send("closing quince")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, dir, nil)
+	if got := found(s2, "quince"); got != 1 {
+		t.Errorf("search after Close and reopen, without catching up: got %d, want 1", got)
+	}
 }

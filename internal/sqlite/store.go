@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/parley-dev/parley/internal/hub"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -144,8 +145,16 @@ type Store struct {
 	wq     *connQuerier
 	batch  batchState
 	agents *agentCache
-	// ftsIndexed is the highest message ID in the search index.
+	// ftsIndexed is the highest message ID in the search index;
+	// unindexed counts the messages committed above it (about: a failed
+	// Update's count stays), and idle times the wait before indexing
+	// them (writer.go).
 	ftsIndexed int64
+	unindexed  int
+	idle       *time.Timer
+	// pendingIndex mirrors unindexed for CatchUpSearch, set before the
+	// commit that makes the messages visible.
+	pendingIndex atomic.Int64
 	// walPages counts the pages the writer has appended to the WAL since
 	// its last checkpoint.
 	walPages int
@@ -160,6 +169,9 @@ type Store struct {
 	cconn    *sql.Conn
 	ckptReq  chan struct{}
 	ckptDone chan struct{}
+	// ckptMu is held by whoever runs a checkpoint, the checkpointer or
+	// the writer (checkpoint.go).
+	ckptMu sync.Mutex
 
 	rdb *sql.DB
 	// readers holds the read connections not in use by a View. A View
@@ -247,6 +259,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		readers:  make(chan *connQuerier, opts.ReadConns),
 		agents:   newAgentCache(),
 		ckptReq:  make(chan struct{}, 1),
+		idle:     time.NewTimer(time.Hour),
 		ckptDone: make(chan struct{}),
 	}
 	if err := s.openConns(ctx, path); err != nil {
@@ -343,9 +356,16 @@ func (s *Store) openConns(ctx context.Context, path string) error {
 		return err
 	}
 	s.wq = newConnQuerier(s.wconn, true)
-	// Every commit indexes its messages, so all stored ones are indexed.
-	if err := s.wconn.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM messages`).Scan(&s.ftsIndexed); err != nil {
+	// The search index's own table of document sizes has a row for each
+	// indexed message; index whatever the last run left unindexed now.
+	var stored int64
+	err = s.wconn.QueryRowContext(ctx, `SELECT coalesce((SELECT max(id) FROM messages), 0),
+		coalesce((SELECT max(id) FROM messages_fts_docsize), 0)`).Scan(&stored, &s.ftsIndexed)
+	if err != nil {
 		return err
+	}
+	if stored > s.ftsIndexed {
+		s.indexBacklog()
 	}
 
 	if s.rdb, err = sql.Open("sqlite", dsn(path, append(common, "cache_size(-8192)", "query_only(1)")...)); err != nil {

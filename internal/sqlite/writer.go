@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 
 	"github.com/parley-dev/parley/internal/hub"
 )
@@ -95,8 +96,11 @@ func (s *Store) run() {
 	batch := make([]*request, 0, s.opts.MaxBatch)
 	for {
 		if len(batch) == 0 {
-			r, ok := <-s.reqs
+			r, ok := s.next()
 			if !ok {
+				if s.unindexed > 0 {
+					s.indexBacklog()
+				}
 				return
 			}
 			if !r.state.CompareAndSwap(queued, taken) {
@@ -181,11 +185,18 @@ func (s *Store) commit(batch []*request) (rest []*request) {
 	return nil
 }
 
-// commitRan indexes the batch's new messages and commits the transaction
-// in which batch has run, then publishes its events and wakes its
-// callers.
+// commitRan commits the transaction in which batch has run, indexing
+// new messages for search first when that is due, then publishes its
+// events and wakes its callers.
 func (s *Store) commitRan(batch []*request) {
-	indexed, err := s.indexMessages()
+	indexed, err := s.ftsIndexed, error(nil)
+	if s.batch.index || s.unindexed+s.batch.inserted >= maxIndexLag {
+		indexed, err = s.indexMessages()
+	} else if s.batch.inserted > 0 {
+		// Before the COMMIT makes them visible: CatchUpSearch must
+		// not miss a message a reader can already see.
+		s.pendingIndex.Store(int64(s.unindexed + s.batch.inserted))
+	}
 	if err == nil {
 		err = s.wq.control("COMMIT")
 	}
@@ -201,7 +212,11 @@ func (s *Store) commitRan(batch []*request) {
 		s.finish(batch)
 		return
 	}
-	s.ftsIndexed = indexed
+	if indexed != s.ftsIndexed {
+		s.indexedTo(indexed)
+	} else {
+		s.unindexed += s.batch.inserted
+	}
 	var events []hub.Event
 	for _, r := range batch {
 		if r.err == nil {
@@ -237,19 +252,27 @@ func (s *Store) finishCommitted(batch []*request) {
 	}
 }
 
-// indexMessages adds the messages inserted by the batch to the search
-// index, in the batch's transaction, and returns the new high-water mark
-// of indexed IDs; the caller keeps it once the COMMIT succeeds.
+// Search indexing is off the commit path of the Updates that insert
+// messages: the writer indexes new messages when it has been idle for
+// indexIdle, when maxIndexLag of them wait, or when a View's search finds
+// the index behind and asks for it (CatchUpSearch). Indexing a
+// message costs about a quarter of a one-message commit, and a batch of
+// them costs much less per message than one each.
+const (
+	indexIdle   = 2 * time.Millisecond
+	maxIndexLag = 1024
+)
+
+// indexMessages adds the messages above the index's high-water mark to
+// the search index, in the open transaction, and returns the new mark;
+// the caller keeps it once the COMMIT succeeds.
 //
-// Doing this once per batch, outside the savepoints, is much cheaper than
-// an insert trigger: FTS5 flushes its pending index to disk at every
-// savepoint once it has been written in a transaction. Message IDs only
-// grow, so "above the mark" is exactly the new messages; those of Updates
-// that failed were rolled back and are not there to index.
+// It runs outside the savepoints of Updates: FTS5 flushes its pending
+// index to disk at every savepoint once it has been written in a
+// transaction. Message IDs only grow, so "above the mark" is exactly the
+// new messages; those of Updates that failed were rolled back and are
+// not there to index.
 func (s *Store) indexMessages() (int64, error) {
-	if !s.batch.messages {
-		return s.ftsIndexed, nil
-	}
 	ctx := context.Background()
 	if _, err := s.wq.ExecContext(ctx, `INSERT INTO messages_fts (rowid, subject, body)
 		SELECT id, subject, body FROM messages WHERE id > ?`, s.ftsIndexed); err != nil {
@@ -262,10 +285,71 @@ func (s *Store) indexMessages() (int64, error) {
 	return max(last, s.ftsIndexed), nil
 }
 
+// indexBacklog indexes the messages committed without being indexed, in
+// a transaction of its own, while the writer is idle.
+func (s *Store) indexBacklog() {
+	if err := s.wq.control("BEGIN IMMEDIATE"); err != nil {
+		s.log.Error("index messages", "err", err)
+		return
+	}
+	indexed, err := s.indexMessages()
+	if err == nil {
+		err = s.wq.control("COMMIT")
+	}
+	if err != nil {
+		s.rollback()
+		s.log.Error("index messages", "err", err)
+		return
+	}
+	s.indexedTo(indexed)
+	s.noteWAL()
+}
+
+// indexedTo records a committed index up to the message ID.
+func (s *Store) indexedTo(id int64) {
+	s.ftsIndexed, s.unindexed = id, 0
+	s.pendingIndex.Store(0)
+}
+
+// next waits for the next request. While messages wait to be indexed, it
+// indexes them once no request has come for indexIdle.
+func (s *Store) next() (*request, bool) {
+	if s.unindexed == 0 {
+		r, ok := <-s.reqs
+		return r, ok
+	}
+	s.idle.Reset(indexIdle)
+	select {
+	case r, ok := <-s.reqs:
+		s.idle.Stop()
+		return r, ok
+	case <-s.idle.C:
+	}
+	s.indexBacklog()
+	r, ok := <-s.reqs
+	return r, ok
+}
+
+// CatchUpSearch returns once every message committed before the call is
+// in the search index, which the writer otherwise brings up to date when
+// idle: a View that starts after it returns finds them by search.
+func (s *Store) CatchUpSearch(ctx context.Context) error {
+	if s.pendingIndex.Load() == 0 {
+		return nil
+	}
+	return s.UpdateVisible(ctx, func(hub.Tx) error {
+		s.batch.index = true // on the writer, which owns batch
+		return nil
+	})
+}
+
 // batchState is what the Updates of one batch share. The writer owns it.
 type batchState struct {
-	// messages is set once an Update of the batch inserts a message.
-	messages bool
+	// inserted counts the messages the batch's Updates inserted.
+	inserted int
+	// index asks for the search index to be brought up to date in the
+	// batch's transaction.
+	index bool
 }
 
 // abort ends a transaction that SQLite has already rolled back under us

@@ -208,6 +208,7 @@ func testFailuresLeaveNoTrace(t *testing.T, h *harness) {
 		}
 	}
 
+	h.catchUpSearch()
 	h.view(func(r hub.Reader) error {
 		for i := range n {
 			nm := name(kind(i), i)
@@ -456,6 +457,7 @@ func testDurability(t *testing.T, h *harness) {
 
 	h.reopen()
 
+	h.catchUpSearch()
 	h.view(func(r hub.Reader) error {
 		got, err := r.AgentByName(h.ctx(), "alice")
 		if err != nil {

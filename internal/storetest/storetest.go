@@ -282,6 +282,9 @@ func ids(ms []hub.Message) []int64 {
 // messages runs Messages in a View.
 func (h *harness) messages(q hub.HistoryQuery) []hub.Message {
 	h.tb.Helper()
+	if q.Search != "" {
+		h.catchUpSearch()
+	}
 	var ms []hub.Message
 	h.view(func(r hub.Reader) error {
 		var err error
@@ -289,6 +292,15 @@ func (h *harness) messages(q hub.HistoryQuery) []hub.Message {
 		return err
 	})
 	return ms
+}
+
+// catchUpSearch brings the search index up to date, as a search that
+// must see every committed message does first.
+func (h *harness) catchUpSearch() {
+	h.tb.Helper()
+	if err := h.store.CatchUpSearch(h.ctx()); err != nil {
+		h.tb.Fatalf("CatchUpSearch: %v", err)
+	}
 }
 
 // inbox runs Inbox in a View.
