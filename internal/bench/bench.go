@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-dev/parley/internal/hub"
 	"github.com/parley-dev/parley/internal/hubserver"
 )
 
@@ -127,6 +128,10 @@ type Options struct {
 	// Senders and Receivers of the send scenario.
 	Senders   int
 	Receivers int
+	// Batch, when positive, makes each sender of the send scenario send
+	// Batch messages per request (POST /messages/batch), reported as op
+	// send.batch in messages per second; 0 sends one per request.
+	Batch int
 	// Fanout is the number of agents a broadcast reaches.
 	Fanout int
 	// Waiters is the number of concurrent waiters of the waiters scenario.
@@ -195,11 +200,14 @@ func (o Options) Validate() error {
 	}{
 		{"Duration", int64(o.Duration)}, {"Count", o.Count}, {"Runs", int64(o.Runs)}, {"Senders", int64(o.Senders)},
 		{"Receivers", int64(o.Receivers)}, {"Fanout", int64(o.Fanout)}, {"Waiters", int64(o.Waiters)},
-		{"Agents", int64(o.Agents)}, {"Body", int64(o.Body)},
+		{"Agents", int64(o.Agents)}, {"Body", int64(o.Body)}, {"Batch", int64(o.Batch)},
 	} {
 		if n.v < 0 {
 			return fmt.Errorf("bench: %s %d: must not be negative", n.name, n.v)
 		}
+	}
+	if o.Batch > hub.MaxBatch {
+		return fmt.Errorf("bench: Batch %d: at most %d messages per request", o.Batch, hub.MaxBatch)
 	}
 	if o.Body > 512<<10 {
 		return fmt.Errorf("bench: Body %d: at most %d bytes", o.Body, 512<<10)
@@ -292,6 +300,7 @@ type ReportOptions struct {
 	Runs      int    `json:"runs"`
 	Senders   int    `json:"senders"`
 	Receivers int    `json:"receivers"`
+	Batch     int    `json:"batch,omitempty"`
 	Fanout    int    `json:"fanout"`
 	Waiters   int    `json:"waiters"`
 	Agents    int    `json:"agents"`
@@ -365,7 +374,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Sync: opts.Sync,
 		Options: ReportOptions{
 			Duration: opts.Duration.String(), Count: opts.Count, Runs: opts.Runs, Senders: opts.Senders,
-			Receivers: opts.Receivers, Fanout: opts.Fanout, Waiters: opts.Waiters,
+			Receivers: opts.Receivers, Batch: opts.Batch, Fanout: opts.Fanout, Waiters: opts.Waiters,
 			Agents: opts.Agents, Body: opts.Body, Preload: opts.Preload,
 		},
 	}

@@ -100,6 +100,38 @@ func TestRunTiny(t *testing.T) {
 	}
 }
 
+// TestRunSendBatch runs the send scenario with batches: it counts
+// messages, not requests, and every message arrives.
+func TestRunSendBatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a hub and drives it")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := bench.Run(ctx, bench.Options{
+		Sync: "normal", Scenarios: []string{bench.ScenarioSend}, Duration: 5 * time.Second, Count: 40,
+		Senders: 2, Receivers: 3, Body: 64, Batch: 7,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	r := find(rep, "hub", "send.batch")
+	if r == nil || find(rep, "hub", "send") != nil {
+		t.Fatalf("results %+v, want send.batch only", rep.Results)
+	}
+	// 40 / 7 = 5 requests of 7 messages.
+	if r.Ops != 35 || r.Errors != 0 || r.Metrics["delivered"] != 35 || r.Metrics["batch"] != 7 || r.Rate <= 0 {
+		t.Errorf("send.batch: ops %d errors %d metrics %v (%s)", r.Ops, r.Errors, r.Metrics, r.Note)
+	}
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "send.batch >= 20,000 msg/s") {
+		t.Errorf("summary lacks the batch check:\n%s", text.String())
+	}
+}
+
 func find(rep *bench.Report, target, op string) *bench.Result {
 	for i := range rep.Results {
 		if rep.Results[i].Target == target && rep.Results[i].Op == op {
@@ -119,6 +151,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"unknown baseline", bench.Options{Baselines: []string{"nope"}}, "unknown baseline"},
 		{"bad sync", bench.Options{Sync: "off"}, "Sync"},
 		{"negative count", bench.Options{Count: -1}, "Count"},
+		{"negative batch", bench.Options{Batch: -1}, "Batch"},
+		{"batch too large", bench.Options{Batch: 501}, "Batch"},
 		{"preload not ascending", bench.Options{Preload: []int{100, 10}}, "ascending"},
 		{"profile of a remote hub", bench.Options{URL: "http://127.0.0.1:1", CPUProfile: &bytes.Buffer{}}, "CPUProfile"},
 		{"spawn without binary", bench.Options{Spawn: true}, "Exe"},

@@ -43,20 +43,48 @@ func (r *runner) send(ctx context.Context) error {
 	b := body(o.Body)
 	rx := r.receive(ctx, receivers, nil)
 	cpu := r.startCPU()
-	st := r.loop(ctx, "send", o.Senders, o.count(ScenarioSend), func(ctx context.Context, w int, i int64) error {
-		to := receivers[(int64(w)+i)%int64(len(receivers))].name
-		_, err := senders[w].c.Send(ctx, hub.SendRequest{To: []string{to}, Body: b})
-		return err
-	})
-	delivered, drain := rx.drain(st.ops)
-	res := r.result(ScenarioSend, "send", st, "msg/s")
+	var st *loopStats
+	op, per := "send", int64(1)
+	if o.Batch > 0 {
+		// Each call sends Batch messages, to the receivers in turn.
+		op, per = "send.batch", int64(o.Batch)
+		count := max(1, o.count(ScenarioSend)/per)
+		st = r.loop(ctx, op, o.Senders, count, func(ctx context.Context, w int, i int64) error {
+			reqs := make([]hub.SendRequest, per)
+			for j := range reqs {
+				to := receivers[(int64(w)+i*per+int64(j))%int64(len(receivers))].name
+				reqs[j] = hub.SendRequest{To: []string{to}, Body: b}
+			}
+			_, err := senders[w].c.SendBatch(ctx, reqs)
+			return err
+		})
+	} else {
+		st = r.loop(ctx, op, o.Senders, o.count(ScenarioSend), func(ctx context.Context, w int, i int64) error {
+			to := receivers[(int64(w)+i)%int64(len(receivers))].name
+			_, err := senders[w].c.Send(ctx, hub.SendRequest{To: []string{to}, Body: b})
+			return err
+		})
+	}
+	requests := st.ops
+	sent := requests * per
+	delivered, drain := rx.drain(sent)
+	res := r.result(ScenarioSend, op, st, "msg/s")
+	res.Ops = sent
+	if st.elapsed > 0 {
+		res.Rate = float64(sent) / st.elapsed.Seconds()
+	}
 	res.Metrics = map[string]float64{
 		"senders": float64(o.Senders), "receivers": float64(o.Receivers), "body_bytes": float64(o.Body),
 		"delivered": float64(delivered), "delivered_per_s": float64(delivered) / (st.elapsed + drain).Seconds(),
 	}
-	cpu.record(res.Metrics, st.ops)
-	if delivered < st.ops {
-		res.Note = joinNote(res.Note, fmt.Sprintf("%d of %d sent messages not received within %s", st.ops-delivered, st.ops, drainTimeout))
+	if per > 1 {
+		res.Metrics["batch"] = float64(per)
+		res.Metrics["requests_per_s"] = float64(requests) / st.elapsed.Seconds()
+		res.Note = joinNote(res.Note, fmt.Sprintf("%d messages per request; latency is per request", per))
+	}
+	cpu.record(res.Metrics, sent)
+	if delivered < sent {
+		res.Note = joinNote(res.Note, fmt.Sprintf("%d of %d sent messages not received within %s", sent-delivered, sent, drainTimeout))
 	}
 	r.add(res)
 	return nil

@@ -39,12 +39,17 @@ func (rep *Report) find(target, op string) *Result {
 // checks compares the hub's results with the targets.
 func checks(rep *Report, opts *Options) []Check {
 	var cs []Check
-	if r := rep.find(hubLabel, "send"); r != nil && r.Ops > 0 {
-		cs = append(cs, Check{
-			Target: fmt.Sprintf("send >= %s msg/s", thousands(targetSendRate)),
-			Got:    thousands(r.Rate) + " msg/s", Met: r.Rate >= targetSendRate,
-			Note: fmt.Sprintf("%d senders, %d receivers, sync=%s", opts.Senders, opts.Receivers, rep.Sync),
-		})
+	for _, op := range []string{"send", "send.batch"} {
+		if r := rep.find(hubLabel, op); r != nil && r.Ops > 0 {
+			note := fmt.Sprintf("%d senders, %d receivers, sync=%s", opts.Senders, opts.Receivers, rep.Sync)
+			if op == "send.batch" {
+				note += fmt.Sprintf(", %d messages per request", opts.Batch)
+			}
+			cs = append(cs, Check{
+				Target: fmt.Sprintf("%s >= %s msg/s", op, thousands(targetSendRate)),
+				Got:    thousands(r.Rate) + " msg/s", Met: r.Rate >= targetSendRate, Note: note,
+			})
+		}
 	}
 	if r := rep.find(hubLabel, "wake"); r != nil && r.Latency != nil {
 		cs = append(cs,
@@ -128,6 +133,7 @@ func (rep *Report) Comparisons() []Comparison {
 	send, echo := rep.find(hubLabel, "send"), rep.find(BaselineHTTPEcho, "http-echo")
 	add("send rate / http-echo rate", rate(send), rate(echo), "req/s")
 	add("send p50 / http-echo p50", p(send, p50), p(echo, p50), "ms")
+	add("send.batch msg/s / http-echo req/s", rate(rep.find(hubLabel, "send.batch")), rate(echo), "msg/s per req/s")
 	wake, serial := rep.find(hubLabel, "wake"), rep.find(BaselineHTTPEcho, "http-echo.serial")
 	rr, one := rep.find(BaselineNATS, "nats.reqreply"), rep.find(BaselineNATS, "nats.oneway")
 	add("wake p50 / one http-echo request p50", p(wake, p50), p(serial, p50), "ms")
@@ -143,6 +149,7 @@ func (rep *Report) Comparisons() []Comparison {
 		mode := strings.TrimPrefix(l, "hub sync=")
 		other := fmt.Sprintf("sync=%s / sync=%s", rep.Sync, mode)
 		add("send rate "+other, rate(send), rate(rep.find(l, "send")), "msg/s")
+		add("send.batch rate "+other, rate(rep.find(hubLabel, "send.batch")), rate(rep.find(l, "send.batch")), "msg/s")
 		add("wake p50 "+other, p(wake, p50), p(rep.find(l, "wake"), p50), "ms")
 		add("broadcast rate "+other, rate(rep.find(hubLabel, "broadcast")), rate(rep.find(l, "broadcast")), "sends/s")
 		add("command p50 "+other, p(rep.find(hubLabel, "command"), p50), p(rep.find(l, "command"), p50), "ms")

@@ -28,6 +28,7 @@ type benchFlags struct {
 	runs       int
 	senders    int
 	receivers  int
+	batch      int
 	fanout     int
 	waiters    int
 	agents     int
@@ -54,7 +55,9 @@ Hubs started by bench run without rate limits; start a hub you bench at
 --url with "parley serve --rate 0", or its limits are what you measure.
 
 Scenarios (--scenario, repeatable; all by default):
-  send       direct sends, --senders agents to --receivers agents
+  send       direct sends, --senders agents to --receivers agents; with
+             --batch N, N messages per request (POST /messages/batch),
+             reported as send.batch in messages per second
   wake       send-to-wake latency of an agent blocked in a wait
   broadcast  one send to a role of --fanout agents, each waiting
   inbox      inbox reads as the inbox grows to each --preload size
@@ -93,6 +96,7 @@ comes first. A progress line is drawn on stderr when it is a terminal;
 	fl.IntVar(&f.runs, "runs", 1, "repeat the whole run (scenarios, then baselines) and report the median of each number")
 	fl.IntVar(&f.senders, "senders", bench.DefaultSenders, "sending agents of the send scenario, and clients of http-echo")
 	fl.IntVar(&f.receivers, "receivers", bench.DefaultReceivers, "receiving agents of the send scenario")
+	fl.IntVar(&f.batch, "batch", 0, "messages per request of the send scenario, through the batch endpoint (0: one per request)")
 	fl.IntVar(&f.fanout, "fanout", bench.DefaultFanout, "agents one broadcast reaches")
 	fl.IntVar(&f.waiters, "waiters", bench.DefaultWaiters, "concurrent waiters of the waiters scenario")
 	fl.IntVar(&f.agents, "agents", bench.DefaultAgents, "agents of the mixed workload")
@@ -124,12 +128,12 @@ func runBench(cmd *cobra.Command, f benchFlags) error {
 	}
 	opts := bench.Options{
 		Spawn: f.spawn, Sync: f.sync, Scenarios: f.scenarios, Baselines: baselines,
-		Duration: f.duration, Count: f.count, Runs: f.runs, Senders: f.senders, Receivers: f.receivers,
+		Duration: f.duration, Count: f.count, Runs: f.runs, Senders: f.senders, Receivers: f.receivers, Batch: f.batch,
 		Fanout: f.fanout, Waiters: f.waiters, Agents: f.agents, Body: f.body, Preload: preload,
 		Exe: exe,
 	}
-	if f.duration <= 0 || f.count < 0 || f.runs < 1 {
-		return errors.New("--duration must be positive, --count not negative and --runs at least 1")
+	if f.duration <= 0 || f.count < 0 || f.runs < 1 || f.batch < 0 {
+		return errors.New("--duration must be positive, --count and --batch not negative and --runs at least 1")
 	}
 	ctx := cmd.Context()
 	if !f.self && !f.spawn {

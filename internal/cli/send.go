@@ -40,6 +40,7 @@ type sendOptions struct {
 	ack        bool
 	key        string
 	files      []string
+	batch      bool
 }
 
 func newSendCmd() *cobra.Command {
@@ -54,11 +55,22 @@ from standard input. A name nobody has registered yet gets the message
 when it registers.
 
 --file PATH[:START-END] attaches a file, or lines START to END of it
-(START- to the end, START alone for one line), with its SHA-256.`,
+(START- to the end, START alone for one line), with its SHA-256.
+
+--batch sends many messages in one request: it reads JSON lines from
+standard input, or from the one --file PATH, one message per line with
+the fields of POST /messages ("to" a name, role:<role>, * or a list;
+"body", "subject", "thread", "reply_to", "importance", "ack_required",
+"attachments", "idempotency_key"). Every line is checked before anything
+is sent. Up to 500 messages (and 8 MiB) go in one request and are
+stored all or none, in order; a longer input is sent in such chunks, one
+after the other, stopping at the first that fails. Give each message an
+idempotency_key to make a failed run safe to repeat.`,
 		Example: `  parley send bob "the API is up on :8080"
   parley send role:reviewer,carol --subject "PR 12" "please review"
   git diff | parley send bob -
-  parley send bob "this loop never ends" --file src/main.go:40-58`,
+  parley send bob "this loop never ends" --file src/main.go:40-58
+  printf '{"to":"bob","body":"task 1"}\n{"to":"carol","body":"task 2"}\n' | parley send --batch`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSend(cmd, args, &o)
 		},
@@ -72,12 +84,16 @@ when it registers.
 	f.StringVar(&o.importance, "importance", "", "low, normal, high or urgent (default normal)")
 	f.BoolVar(&o.ack, "ack", false, "ask the recipients to acknowledge")
 	f.StringVar(&o.key, "key", "", "idempotency key: a retried send with the same key is stored once")
-	f.StringArrayVar(&o.files, "file", nil, "attach PATH or PATH:START-END (repeatable)")
+	f.StringArrayVar(&o.files, "file", nil, "attach PATH or PATH:START-END (repeatable); with --batch, the JSON lines to send")
+	f.BoolVar(&o.batch, "batch", false, "send the messages of JSON lines (stdin or --file), many per request")
 	_ = cmd.RegisterFlagCompletionFunc("to", completePeers(true))
 	return cmd
 }
 
 func runSend(cmd *cobra.Command, args []string, o *sendOptions) error {
+	if o.batch {
+		return runSendBatch(cmd, args, o)
+	}
 	req, err := buildSend(args, o, cmd.InOrStdin())
 	if err != nil {
 		return err
@@ -97,10 +113,17 @@ func runSend(cmd *cobra.Command, args []string, o *sendOptions) error {
 	if s.g.json {
 		return printJSON(w, raw)
 	}
+	printSent(w, res, "--key")
+	return nil
+}
+
+// printSent says what happened to one sent message; keyName is how the
+// idempotency key was given.
+func printSent(w io.Writer, res hub.SendResult, keyName string) {
 	m := res.Message
 	if res.Duplicate {
-		fmt.Fprintf(w, "already sent as #%d (same --key); not sent again\n", m.ID)
-		return nil
+		fmt.Fprintf(w, "already sent as #%d (same %s); not sent again\n", m.ID, keyName)
+		return
 	}
 	var delivered []string
 	for _, d := range res.Deliveries {
@@ -128,7 +151,6 @@ func runSend(cmd *cobra.Command, args []string, o *sendOptions) error {
 	if len(res.Queued) > 0 {
 		fmt.Fprintf(w, "held for %s: not registered yet; delivered when they register\n", strings.Join(res.Queued, ", "))
 	}
-	return nil
 }
 
 // buildSend turns the command line into a request, checking everything
@@ -334,4 +356,187 @@ func lineRange(data []byte, start, end int) []byte {
 		}
 	}
 	return data[from:to]
+}
+
+// batchLine is one line of `parley send --batch`: the fields of
+// POST /messages, with to a string (a comma list) or a list.
+type batchLine struct {
+	hub.SendRequest
+	To recipientList `json:"to"`
+}
+
+// recipientList is a JSON string or list of strings.
+type recipientList []string
+
+func (l *recipientList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*l = recipientList{one}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return errors.New(`"to" must be a string or a list of strings`)
+	}
+	*l = list
+	return nil
+}
+
+// maxBatchRequest bounds the encoded messages of one batch request, below
+// the hub's limit for a batch body (8 MiB + 64 KiB).
+const maxBatchRequest = hub.MaxBatchBytes
+
+func runSendBatch(cmd *cobra.Command, args []string, o *sendOptions) error {
+	if len(args) > 0 || len(o.to) > 0 || o.subject != "" || o.thread != "" || o.replyTo.n != 0 ||
+		o.importance != "" || o.ack || o.key != "" {
+		return errors.New("send --batch: give each message's recipients and fields in its JSON line, not as arguments or flags")
+	}
+	in := cmd.InOrStdin()
+	name := "stdin"
+	switch len(o.files) {
+	case 0:
+	case 1:
+		if o.files[0] != "-" {
+			f, err := os.Open(o.files[0])
+			if err != nil {
+				return fmt.Errorf("send --batch: %w", err)
+			}
+			defer f.Close()
+			in, name = f, o.files[0]
+		}
+	default:
+		return errors.New("send --batch: give at most one --file with the JSON lines")
+	}
+	reqs, err := readBatch(in, name)
+	if err != nil {
+		return err
+	}
+	chunks, err := chunkBatch(reqs)
+	if err != nil {
+		return err
+	}
+	s, err := connect(cmd, needAgent)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	var all []hub.SendResult
+	for i, chunk := range chunks {
+		ctx, cancel := s.context(cmd, nil)
+		res, err := s.c.SendBatch(ctx, chunk)
+		cancel()
+		if err != nil {
+			err = s.explain(err)
+			if len(all) > 0 {
+				err = fmt.Errorf("%w (the first %s were sent; chunk %d of %d was not, nor any after it)", err, plural(len(all), "message"), i+1, len(chunks))
+			}
+			if s.g.json {
+				_ = printBatchJSON(w, all)
+			}
+			return err
+		}
+		all = append(all, res...)
+		if !s.g.json {
+			for _, r := range res {
+				printSent(w, r, "idempotency_key")
+			}
+		}
+	}
+	if s.g.json {
+		return printBatchJSON(w, all)
+	}
+	fmt.Fprintf(w, "%s sent\n", plural(len(all), "message"))
+	return nil
+}
+
+func printBatchJSON(w io.Writer, res []hub.SendResult) error {
+	if res == nil {
+		res = []hub.SendResult{}
+	}
+	b, err := json.MarshalIndent(struct {
+		Results []hub.SendResult `json:"results"`
+		Count   int              `json:"count"`
+	}{res, len(res)}, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// readBatch reads and checks the JSON lines of send --batch; blank lines
+// are skipped, and errors name the line.
+func readBatch(in io.Reader, name string) ([]hub.SendRequest, error) {
+	data, err := io.ReadAll(io.LimitReader(in, maxInput+1))
+	if err != nil {
+		return nil, fmt.Errorf("send --batch: read %s: %w", name, err)
+	}
+	if len(data) > maxInput {
+		return nil, fmt.Errorf("send --batch: %s is larger than %d bytes", name, maxInput)
+	}
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("send --batch: %s is not valid UTF-8", name)
+	}
+	var reqs []hub.SendRequest
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		req, err := parseBatchLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("send --batch: %s line %d: %w", name, n+1, err)
+		}
+		reqs = append(reqs, req)
+	}
+	if len(reqs) == 0 {
+		return nil, fmt.Errorf("send --batch: no messages in %s (one JSON object per line)", name)
+	}
+	return reqs, nil
+}
+
+func parseBatchLine(line string) (hub.SendRequest, error) {
+	dec := json.NewDecoder(strings.NewReader(line))
+	dec.DisallowUnknownFields()
+	var l batchLine
+	if err := dec.Decode(&l); err != nil {
+		return hub.SendRequest{}, fmt.Errorf("not a message: %w", err)
+	}
+	if dec.More() {
+		return hub.SendRequest{}, errors.New("more than one JSON value on the line")
+	}
+	req := l.SendRequest
+	var err error
+	if req.To, err = parseRecipients(l.To); err != nil {
+		return hub.SendRequest{}, errors.New(strings.TrimPrefix(err.Error(), "send: "))
+	}
+	if len(req.To) == 0 {
+		return hub.SendRequest{}, errors.New(`"to" is missing: name the recipients`)
+	}
+	if strings.TrimSpace(req.Body) == "" && len(req.Attachments) == 0 {
+		return hub.SendRequest{}, errors.New(`"body" is empty`)
+	}
+	return req, nil
+}
+
+// chunkBatch splits requests into batches of at most hub.MaxBatch
+// messages and about maxBatchRequest encoded bytes.
+func chunkBatch(reqs []hub.SendRequest) ([][]hub.SendRequest, error) {
+	var chunks [][]hub.SendRequest
+	start, size := 0, 0
+	for i, r := range reqs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > maxBatchRequest {
+			return nil, fmt.Errorf("send --batch: message %d is %d bytes encoded: too large for a batch; send it alone", i+1, len(b))
+		}
+		if i-start == hub.MaxBatch || size+len(b) > maxBatchRequest {
+			chunks = append(chunks, reqs[start:i])
+			start, size = i, 0
+		}
+		size += len(b) + 1
+	}
+	return append(chunks, reqs[start:]), nil
 }

@@ -22,6 +22,28 @@ func (c *Client) Send(ctx context.Context, req hub.SendRequest) (hub.SendResult,
 	return res, nil
 }
 
+// SendBatch sends several messages as the client's agent in one request
+// (POST /messages/batch) and returns their results, in order, once all
+// are durable. It is all or nothing: when one message is refused (the
+// error names its index, as "messages[3].to: ..."), none is stored. A
+// batch holds at most hub.MaxBatch messages. Retrying a batch whose
+// messages carry idempotency keys stores each message once.
+func (c *Client) SendBatch(ctx context.Context, reqs []hub.SendRequest) ([]hub.SendResult, error) {
+	var res struct {
+		Results []hub.SendResult `json:"results"`
+	}
+	body := struct {
+		Messages []hub.SendRequest `json:"messages"`
+	}{reqs}
+	if err := c.do(ctx, http.MethodPost, "/messages/batch", body, &res); err != nil {
+		return nil, wrap("send batch", err)
+	}
+	if len(res.Results) != len(reqs) {
+		return nil, fmt.Errorf("send batch: the hub returned %d results for %d messages", len(res.Results), len(reqs))
+	}
+	return res.Results, nil
+}
+
 // readQuery encodes ReadOptions as the query of /inbox.
 func readQuery(o hub.ReadOptions) url.Values {
 	q := url.Values{}

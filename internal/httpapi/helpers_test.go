@@ -45,6 +45,8 @@ type envOptions struct {
 	heartbeat time.Duration
 	// bare skips registering alice, bob and carol.
 	bare bool
+	// limits are the server's rate limits (none when zero).
+	limits httpapi.Limits
 }
 
 // clock is a settable time source.
@@ -92,6 +94,7 @@ func newEnv(tb testing.TB, o envOptions) *env {
 		Version:      "test",
 		Heartbeat:    o.heartbeat,
 		Now:          clk.Now,
+		Limits:       o.limits,
 	})
 	hs := httptest.NewServer(srv.Handler())
 	e := &env{t: tb, svc: svc, bus: b, server: srv, http: hs, clock: clk, tokens: map[string]string{}}

@@ -13,6 +13,7 @@ const HeaderIdempotencyKey = "Idempotency-Key"
 
 func (s *Server) routesMessages(mux router) {
 	mux.HandleFunc("POST /messages", s.handleSendMessage)
+	mux.HandleFunc("POST /messages/batch", s.handleSendBatch)
 	mux.HandleFunc("GET /messages/{id}", s.handleGetMessage)
 	mux.HandleFunc("POST /messages/{id}/ack", s.handleAckMessage)
 	mux.HandleFunc("GET /inbox/{agent}", s.handleReadInbox)

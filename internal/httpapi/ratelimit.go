@@ -48,11 +48,16 @@ func newBuckets(perSecond float64, burst, maxKeys int) *buckets {
 // take spends one token of key's bucket. When the bucket is empty it
 // reports false and how many seconds until a token is back.
 func (b *buckets) take(key string) (waitSeconds float64, ok bool) {
+	return b.takeN(key, 1)
+}
+
+// takeN is take for n tokens at once; n must not exceed the burst.
+func (b *buckets) takeN(key string, n int) (waitSeconds float64, ok bool) {
 	now := time.Now()
 	b.mu.Lock()
 	lim := b.limiterLocked(key, now)
 	b.mu.Unlock()
-	res := lim.ReserveN(now, 1)
+	res := lim.ReserveN(now, n)
 	if !res.OK() {
 		return 1, false
 	}

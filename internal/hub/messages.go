@@ -44,6 +44,101 @@ func (s *Service) Send(ctx context.Context, c Caller, req SendRequest) (SendResu
 	return res, nil
 }
 
+// Bounds of one SendBatch.
+const (
+	// MaxBatch is the most messages one SendBatch takes.
+	MaxBatch = 500
+	// MaxBatchBytes bounds the bodies plus attachments of one batch, in
+	// bytes, when the message limit is smaller; each message is also
+	// held to the message limit.
+	MaxBatchBytes = 8 << 20
+)
+
+// SendBatch sends several messages from the caller in one write
+// transaction, in order, and returns their results in the same order
+// once all of them are durable. It is all or nothing: every request is
+// validated first, and an invalid one, or one that fails while stored
+// (no recipient, an unknown reply_to), fails the whole batch with an
+// error naming its index ("messages[3].to: ..."), and nothing is stored.
+//
+// Idempotency keys work per message as in Send: a message whose key was
+// seen returns the earlier message with Duplicate set, also when the
+// earlier one is in the same batch.
+func (s *Service) SendBatch(ctx context.Context, c Caller, reqs []SendRequest) ([]SendResult, error) {
+	if !c.IsAgent() {
+		return nil, Errorf(CodeForbidden, "sending needs an agent token")
+	}
+	if len(reqs) == 0 {
+		return nil, Errorf(CodeInvalid, "messages: at least one message is needed")
+	}
+	if len(reqs) > MaxBatch {
+		return nil, Errorf(CodeTooLarge, "messages: %d given, at most %d in one batch", len(reqs), MaxBatch)
+	}
+	limit := max(MaxBatchBytes, s.opts.MaxBody)
+	reqs = slices.Clone(reqs) // validation normalizes; the caller's slice stays as given
+	addrs := make([][]Address, len(reqs))
+	total := 0
+	for i := range reqs {
+		reqs[i].To = slices.Clone(reqs[i].To)
+		reqs[i].Attachments = slices.Clone(reqs[i].Attachments)
+		a, err := s.validateSend(&reqs[i])
+		if err != nil {
+			return nil, batchError(i, err)
+		}
+		addrs[i] = a
+		total += messageSize(&reqs[i])
+		if total > limit {
+			return nil, Errorf(CodeTooLarge, "messages: the first %d messages hold %d bytes; a batch holds at most %d bytes (bodies plus attachments)", i+1, total, limit)
+		}
+	}
+	res := make([]SendResult, len(reqs))
+	err := s.store.Update(ctx, func(tx Tx) error {
+		sender, err := tx.AgentByID(ctx, c.AgentID)
+		if err != nil {
+			return fmt.Errorf("sender: %w", err)
+		}
+		for i := range reqs {
+			if res[i], err = s.sendAs(ctx, tx, c, sender, reqs[i], addrs[i]); err != nil {
+				return batchError(i, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("send batch from %q: %w", c.Name, err)
+	}
+	return res, nil
+}
+
+// messageSize is what the message limit counts: body plus attachments.
+func messageSize(req *SendRequest) int {
+	n := len(req.Body)
+	for i := range req.Attachments {
+		n += len(req.Attachments[i].Content)
+	}
+	return n
+}
+
+// batchFields are the request fields whose errors name them first
+// ("to: ..."), so that a batch error reads "messages[3].to: ...".
+var batchFields = []string{"to", "body", "subject", "thread", "reply_to", "importance", "attachments", "idempotency_key"}
+
+// batchError puts the index of the failing message in front of err's
+// message, keeping its code.
+func batchError(i int, err error) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Message == "" {
+		return fmt.Errorf("messages[%d]: %w", i, err)
+	}
+	msg := e.Message
+	field := msg[:strings.IndexFunc(msg+":", func(r rune) bool { return r == ':' || r == ' ' || r == '[' || r == '.' })]
+	sep := ": "
+	if slices.Contains(batchFields, field) {
+		sep = "."
+	}
+	return &Error{Code: e.Code, Message: fmt.Sprintf("messages[%d]%s%s", i, sep, msg), Cause: e.Cause}
+}
+
 func (s *Service) validateSend(req *SendRequest) ([]Address, error) {
 	if len(req.To) == 0 {
 		return nil, Errorf(CodeInvalid, "to: at least one recipient is needed (a name, role:<role> or *)")
@@ -201,6 +296,11 @@ func (s *Service) sendTx(ctx context.Context, tx Tx, c Caller, req SendRequest, 
 	if err != nil {
 		return SendResult{}, fmt.Errorf("sender: %w", err)
 	}
+	return s.sendAs(ctx, tx, c, sender, req, addrs)
+}
+
+// sendAs is sendTx once the sender is known.
+func (s *Service) sendAs(ctx context.Context, tx Tx, c Caller, sender Agent, req SendRequest, addrs []Address) (SendResult, error) {
 	if req.IdempotencyKey != "" {
 		m, err := tx.MessageByKey(ctx, sender.ID, req.IdempotencyKey)
 		if err == nil {
