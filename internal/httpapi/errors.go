@@ -64,23 +64,29 @@ func (s *Server) adapt(h handlerFunc) http.Handler {
 // Internal failures are logged here, once, with their cause; the client
 // only gets hub.PublicMessage.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	s.writeErrorFor(r.Context(), w, r.Method, r.URL.Path, err)
+}
+
+// writeErrorFor is writeError for a request known by its context,
+// method and path; it returns the code it sent.
+func (s *Server) writeErrorFor(ctx context.Context, w http.ResponseWriter, method, path string, err error) hub.Code {
 	code := hub.ErrorCode(err)
 	msg := hub.PublicMessage(err)
-	if code == hub.CodeInternal && isCanceled(r.Context(), err) {
+	if code == hub.CodeInternal && isCanceled(ctx, err) {
 		// The client left or the hub is shutting down: nothing to log.
 		code, msg = hub.CodeUnavailable, "request canceled"
 	}
 	status := StatusOf(code)
 	if status >= 500 && code != hub.CodeUnavailable {
-		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		s.log.LogAttrs(ctx, slog.LevelError, "request failed",
+			slog.String("method", method), slog.String("path", path),
 			slog.String("code", string(code)), slog.Any("err", err))
 	}
 	if lw, ok := w.(*logWriter); ok {
 		lw.code = code
 		if lw.wrote {
 			// A stream already started: the status cannot change.
-			return
+			return code
 		}
 	}
 	switch code {
@@ -92,6 +98,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+	return code
 }
 
 // isCanceled reports whether err comes from the request's context ending.

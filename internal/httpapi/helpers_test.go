@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -47,6 +48,8 @@ type envOptions struct {
 	bare bool
 	// limits are the server's rate limits (none when zero).
 	limits httpapi.Limits
+	// logger receives the server's logs (none when nil).
+	logger *slog.Logger
 }
 
 // clock is a settable time source.
@@ -95,12 +98,17 @@ func newEnv(tb testing.TB, o envOptions) *env {
 		Heartbeat:    o.heartbeat,
 		Now:          clk.Now,
 		Limits:       o.limits,
+		Logger:       o.logger,
 	})
 	hs := httptest.NewServer(srv.Handler())
 	e := &env{t: tb, svc: svc, bus: b, server: srv, http: hs, clock: clk, tokens: map[string]string{}}
 	tb.Cleanup(func() {
 		hs.CloseClientConnections()
 		hs.Close()
+		// Waits parked off net/http (park.go) are the server's to end.
+		if err := srv.Shutdown(context.Background()); err != nil {
+			tb.Errorf("shutdown: %v", err)
+		}
 		if err := store.Close(); err != nil {
 			tb.Errorf("close store: %v", err)
 		}

@@ -195,7 +195,8 @@ func (s *Server) limit(next http.Handler) http.Handler {
 					"too many waits open at once for this agent: at most %d long-polls and event streams; end one first", l.lim.MaxWaiters))
 				return
 			}
-			defer l.leave(key)
+			// A parked wait (park.go) holds its place until it answers.
+			defer whenDone(w, func() { l.leave(key) })
 		}
 		next.ServeHTTP(w, r)
 	})

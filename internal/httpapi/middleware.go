@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/parley-dev/parley/internal/hub"
 )
@@ -21,6 +23,20 @@ type logWriter struct {
 	bytes  int64
 	wrote  bool
 	code   hub.Code // error code, when an error was sent
+	start  time.Time
+	// park is set when the handler handed the connection to a parked
+	// wait (park.go): the request ends when that wait has answered.
+	park *parkedWait
+}
+
+// whenDone runs f when the request w answers is over: now, called from
+// a middleware's defer, or when its parked wait has answered (park.go).
+func whenDone(w http.ResponseWriter, f func()) {
+	if lw, ok := w.(*logWriter); ok && lw.park != nil {
+		lw.park.after = append(lw.park.after, f)
+		return
+	}
+	f()
 }
 
 // WriteHeader records the first status and passes it on.
@@ -60,43 +76,57 @@ func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // tokens.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		lw := &logWriter{ResponseWriter: w}
-		start := s.opts.Now()
+		lw := &logWriter{ResponseWriter: w, start: s.opts.Now()}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
-					slog.String("method", r.Method), slog.String("path", r.URL.Path),
-					slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
-				if !lw.wrote {
+				s.logPanic(r.Context(), r.Method, r.URL.Path, v)
+				if !lw.wrote && lw.park == nil {
 					lw.code = hub.CodeInternal
 					writeJSON(lw, http.StatusInternalServerError, errorBody{Error: errorDetail{Code: hub.CodeInternal, Message: "internal error"}})
 				}
 			}
-			level := slog.LevelInfo
-			if r.URL.Path == "/healthz" && lw.status == http.StatusOK {
-				level = slog.LevelDebug // bridges probe it every second
+			if lw.park != nil {
+				// The parked wait answers, and logs, when it ends.
+				close(lw.park.handled)
+				return
 			}
-			if !s.log.Enabled(r.Context(), level) {
-				return // a hub at warn level builds no access line
-			}
-			attrs := []slog.Attr{
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", lw.status),
-				slog.Int64("bytes", lw.bytes),
-				slog.Duration("dur", s.opts.Now().Sub(start)),
-				slog.String("remote", r.RemoteAddr),
-			}
-			if lw.code != "" {
-				attrs = append(attrs, slog.String("code", string(lw.code)))
-			}
-			s.log.LogAttrs(r.Context(), level, "http", attrs...)
+			s.accessLog(r.Context(), r.Method, r.URL.Path, r.RemoteAddr, lw.start, lw.status, lw.bytes, lw.code)
 		}()
 		next.ServeHTTP(lw, r)
 	})
+}
+
+// logPanic logs a panic recovered while serving a request.
+func (s *Server) logPanic(ctx context.Context, method, path string, v any) {
+	s.log.LogAttrs(ctx, slog.LevelError, "panic serving request",
+		slog.String("method", method), slog.String("path", path),
+		slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+}
+
+// accessLog writes the access log line of one request.
+func (s *Server) accessLog(ctx context.Context, method, path, remote string, start time.Time, status int, bytes int64, code hub.Code) {
+	level := slog.LevelInfo
+	if path == "/healthz" && status == http.StatusOK {
+		level = slog.LevelDebug // bridges probe it every second
+	}
+	if !s.log.Enabled(ctx, level) {
+		return // a hub at warn level builds no access line
+	}
+	attrs := []slog.Attr{
+		slog.String("method", method),
+		slog.String("path", path),
+		slog.Int("status", status),
+		slog.Int64("bytes", bytes),
+		slog.Duration("dur", s.opts.Now().Sub(start)),
+		slog.String("remote", remote),
+	}
+	if code != "" {
+		attrs = append(attrs, slog.String("code", string(code)))
+	}
+	s.log.LogAttrs(ctx, level, "http", attrs...)
 }
 
 // checkHost refuses, when LoopbackOnly is set, requests whose Host is

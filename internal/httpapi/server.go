@@ -75,6 +75,8 @@ type Server struct {
 	// status holds the sections of GET /status, in order; route groups
 	// add theirs when they register.
 	status []statusSection
+	// parking holds the long polls parked off net/http (park.go).
+	parking *parking
 }
 
 // New returns a Server for svc with its routes registered.
@@ -102,6 +104,8 @@ func New(svc *hub.Service, opts Options) *Server {
 		opts: opts,
 		log:  opts.Logger,
 		mux:  http.NewServeMux(),
+
+		parking: newParking(),
 	}
 	s.limiter = newLimiter(opts.Limits, opts.AdminSecret)
 	s.started = s.opts.Now()

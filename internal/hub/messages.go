@@ -538,31 +538,121 @@ func (s *Service) readPage(ctx context.Context, r Reader, c Caller, opts ReadOpt
 // Wait blocks until the caller has something to read or timeout passes,
 // then reads as Read does. It returns at once when something is pending.
 func (s *Service) Wait(ctx context.Context, c Caller, opts ReadOptions, timeout time.Duration) (ReadResult, error) {
+	res, p, err := s.StartWait(ctx, c, opts, timeout)
+	if p == nil {
+		return res, err
+	}
+	return p.Finish(ctx)
+}
+
+// StartWait is the first half of Wait: it marks the caller connected,
+// subscribes to its mail, then reads its inbox once. When that read is
+// the answer (mail, an error, or a timeout of 0) it returns it with a
+// nil ParkedWait. Otherwise the wait must block: it returns a ParkedWait
+// whose Finish blocks for the rest of the timeout. Nothing committed
+// between the read and Finish is missed, since the subscription came
+// first. A transport uses the gap to move the wait to a goroutine that
+// holds less than a request does (package httpapi, park.go).
+func (s *Service) StartWait(ctx context.Context, c Caller, opts ReadOptions, timeout time.Duration) (ReadResult, *ParkedWait, error) {
 	if !c.IsAgent() {
-		return ReadResult{}, Errorf(CodeForbidden, "waiting needs an agent token")
+		return ReadResult{}, nil, Errorf(CodeForbidden, "waiting needs an agent token")
 	}
 	timeout, err := clampWait(timeout)
 	if err != nil {
-		return ReadResult{}, err
+		return ReadResult{}, nil, err
 	}
-	release := s.Connect(ctx, c.Name)
-	defer release()
-	var res ReadResult
+	p := &ParkedWait{s: s, c: c, opts: opts, ctx: ctx, release: s.Connect(ctx, c.Name)}
+	defer func() {
+		if p.w == nil { // over at once, or the check panicked
+			p.release()
+		}
+	}()
 	f := Filter{Kinds: []string{EventMessageSent, EventAgentRegistered}, Agents: []string{c.Name}}
-	woken := false // the first check runs before parking
-	err = waitFor(ctx, s.bus, f, timeout, func() (bool, error) {
-		var err error
-		res, err = s.read(ctx, c, opts, woken)
-		woken = true
-		return len(res.Messages) > 0, err
-	})
-	if err != nil {
-		return ReadResult{}, err
+	if p.w, err = startWait(s.bus, f, timeout, p.check); err != nil {
+		return ReadResult{}, nil, err
 	}
+	if p.w == nil {
+		return p.result(), nil, nil
+	}
+	return ReadResult{}, p, nil
+}
+
+// ParkedWait is a Wait whose first read found nothing (StartWait). It
+// holds the caller's presence, a subscription and a timer, but no
+// goroutine: Finish runs on the caller's. Exactly one Finish must follow.
+type ParkedWait struct {
+	s       *Service
+	c       Caller
+	opts    ReadOptions
+	ctx     context.Context // the context reads run under
+	res     ReadResult
+	woken   bool // the first read has run
+	w       *pendingWait
+	release func()
+}
+
+// check reads the inbox: the first time as a poll does, then, woken by
+// a send, expecting mail.
+func (p *ParkedWait) check() (bool, error) {
+	var err error
+	p.res, err = p.s.read(p.ctx, p.c, p.opts, p.woken)
+	p.woken = true
+	return len(p.res.Messages) > 0, err
+}
+
+// result is what the last read found; an empty inbox as an empty list.
+func (p *ParkedWait) result() ReadResult {
+	res := p.res
 	if res.Messages == nil {
 		res.Messages = []Inbound{}
 	}
-	return res, nil
+	return res
+}
+
+// Finish blocks until mail arrives, the timeout passes or ctx ends, then
+// returns what Wait would. It releases the subscription, the timer and
+// the caller's presence before returning. Reads run under ctx, which may
+// be another context than StartWait's.
+func (p *ParkedWait) Finish(ctx context.Context) (ReadResult, error) {
+	if err := p.block(ctx); err != nil {
+		return ReadResult{}, err
+	}
+	return p.result(), nil
+}
+
+// block is Finish's blocking part. A parked goroutine sleeps in it, so
+// it holds as little stack as it can (noinline keeps Finish's results
+// out of it): see pendingWait.block.
+//
+//go:noinline
+func (p *ParkedWait) block(ctx context.Context) error {
+	defer p.end()
+	p.ctx = ctx
+	return p.w.block(ctx)
+}
+
+// FinishWithin is Finish for at most d. When the wait is still pending
+// after d it reports false and keeps everything it holds, so that
+// nothing committed meanwhile is missed; Finish must follow.
+func (p *ParkedWait) FinishWithin(ctx context.Context, d time.Duration) (ReadResult, bool, error) {
+	gctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	p.ctx = gctx
+	err := p.w.block(gctx)
+	if err != nil && ctx.Err() == nil && gctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+		return ReadResult{}, false, nil
+	}
+	p.end()
+	if err != nil {
+		return ReadResult{}, true, err
+	}
+	return p.result(), true, nil
+}
+
+// end releases what the wait holds.
+func (p *ParkedWait) end() {
+	p.w.close()
+	p.release()
 }
 
 // Ack acknowledges the caller's delivery of a message.

@@ -238,40 +238,94 @@ func clampWait(d time.Duration) (time.Duration, error) {
 // for as long as it waits; this way the deep frames live only as long
 // as the check.
 func waitFor(ctx context.Context, bus Bus, f Filter, timeout time.Duration, check func() (bool, error)) error {
+	w, err := startWait(bus, f, timeout, check)
+	if w == nil {
+		return err
+	}
+	defer w.close()
+	return w.block(ctx)
+}
+
+// pendingWait is a wait whose first check found nothing: it holds the
+// subscription and the timer until close. waitFor is startWait, block
+// and close on one goroutine; Service.StartWait lets a transport run
+// block on a goroutine of its own choosing.
+type pendingWait struct {
+	bus   Bus
+	f     Filter
+	sub   Subscription
+	ch    <-chan Event // sub's
+	timer *time.Timer
+	check func() (bool, error)
+}
+
+// startWait subscribes, then runs check once. It returns nil when the
+// wait is over already: check is done, failed, or timeout is 0.
+// Otherwise the timeout starts, and the caller must close what it gets.
+func startWait(bus Bus, f Filter, timeout time.Duration, check func() (bool, error)) (*pendingWait, error) {
 	if f.Buffer == 0 {
 		// A waiter only needs to be woken: it re-checks the store, and a
 		// dropped subscription is renewed below.
 		f.Buffer = waiterBuffer
 	}
 	sub := bus.Subscribe(f)
-	defer func() { sub.Close() }()
-	if done, err := shallow(check); done || err != nil {
-		return err
+	parked := false
+	defer func() {
+		if !parked { // done, failed, or check panicked
+			sub.Close()
+		}
+	}()
+	if done, err := shallow(check); done || err != nil || timeout <= 0 {
+		return nil, err
 	}
-	if timeout <= 0 {
-		return nil
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	ch := sub.C()
+	parked = true
+	return &pendingWait{bus: bus, f: f, sub: sub, ch: sub.C(), timer: time.NewTimer(timeout), check: check}, nil
+}
+
+// block waits until check reports done, re-running it whenever the
+// subscription delivers an event, or until the timeout or ctx ends.
+//
+// A parked wait sleeps in this frame, so it does nothing else: a
+// goroutine that parks within 1 KiB of stack keeps a 2 KiB stack.
+func (w *pendingWait) block(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-timer.C:
+		case <-w.timer.C:
 			return nil
-		case _, ok := <-ch:
-			if !ok {
-				// Fell behind: resubscribe, then check again.
-				sub.Close()
-				sub = bus.Subscribe(f)
-				ch = sub.C()
-			}
-			if done, err := shallow(check); done || err != nil {
+		case <-w.ch:
+			if done, err := w.woken(); done || err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// woken runs check after an event, first renewing a subscription that
+// fell behind and was closed. It is kept out of block (noinline), and
+// block receives no event, so neither weighs on the parked frame.
+//
+//go:noinline
+func (w *pendingWait) woken() (bool, error) {
+	select {
+	case _, open := <-w.ch:
+		// Closed (the event that woke block was the close), or one more
+		// event, which this check covers too.
+		if !open {
+			w.sub.Close()
+			w.sub = w.bus.Subscribe(w.f)
+			w.ch = w.sub.C()
+		}
+	default:
+	}
+	return shallow(w.check)
+}
+
+// close stops the timer and ends the subscription.
+func (w *pendingWait) close() {
+	w.timer.Stop()
+	w.sub.Close()
 }
 
 // shallow runs check on a goroutine of its own and waits for it, so that

@@ -148,9 +148,13 @@ func (l *connLimiter) connState(c net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateActive:
 		e.busy = true
+	case http.StateHijacked:
+		// Still open, now held by a handler (a parked long poll): busy
+		// until it closes the connection, which removes it.
+		e.busy = true
 	case http.StateIdle:
 		e.busy, e.since = false, time.Now()
-	case http.StateHijacked, http.StateClosed:
+	case http.StateClosed:
 		delete(l.conns, c)
 	}
 }

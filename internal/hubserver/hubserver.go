@@ -536,6 +536,12 @@ func (h *Hub) Close() error {
 		var errs []error
 		h.baseCancel()
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.ShutdownTimeout)
+		// Long polls parked off net/http (httpapi's park.go) are not the
+		// http.Server's to end: end them first, so none parks while it
+		// shuts down.
+		if err := h.api.Shutdown(ctx); err != nil {
+			h.log.Warn("parked long polls did not end in time", "err", err)
+		}
 		if err := h.srv.Shutdown(ctx); err != nil {
 			h.log.Warn("graceful shutdown timed out; closing connections", "err", err)
 			if err := h.srv.Close(); err != nil {

@@ -1,0 +1,297 @@
+package httpapi
+
+// Parked long polls.
+//
+// net/http holds about 20 KiB for every request it serves, however idle:
+// the request's goroutine (reading the request grows its stack to
+// 8 KiB), a background goroutine that reads the connection, the
+// connection's 4 KiB read and write buffers, a 2 KiB response buffer and
+// the request's headers. A hub with thousands of agents in a long poll
+// spends most of its memory there. So when a wait's first read of the
+// inbox finds nothing (hub.Service.StartWait) and nothing comes within
+// parkAfter, the handler takes the connection out of net/http (Hijack, HTTP/1.x only) and parks the wait
+// on a goroutine of its own that holds the connection, the
+// hub.ParkedWait and the little the answer and the access log need; a
+// second goroutine, a few hundred bytes of stack, reads the connection
+// to notice a client that leaves. When the wait ends, the parker writes
+// the answer the handler would have written, byte for byte, with
+// Connection: close, and closes the connection; the client's next
+// request opens a new one.
+//
+// Whatever cannot be parked (HTTP/2, a ResponseWriter that cannot be
+// hijacked, such as the dashboard's in-process calls, a server shutting
+// down) waits on net/http's goroutine as before.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-dev/parley/internal/hub"
+)
+
+// parking tracks the waits parked off net/http, which
+// http.Server.Shutdown does not know about, so that Server.Shutdown can
+// end them.
+type parking struct {
+	ctx    context.Context // ends with Shutdown: every parked wait ends
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // parked waits not yet answered
+	n      atomic.Int64   // parked waits now
+}
+
+func newParking() *parking {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &parking{ctx: ctx, cancel: cancel}
+}
+
+// add counts one more parked wait, unless Shutdown has begun.
+func (pk *parking) add() bool {
+	pk.mu.Lock()
+	defer pk.mu.Unlock()
+	if pk.closed {
+		return false
+	}
+	pk.wg.Add(1)
+	pk.n.Add(1)
+	return true
+}
+
+// done counts a parked wait answered, or one that did not park after
+// all.
+func (pk *parking) done() {
+	pk.n.Add(-1)
+	pk.wg.Done()
+}
+
+// Shutdown ends the long polls for mail: each answers as a wait that the
+// hub's shutdown interrupts does (503, "request canceled"), and those
+// parked off net/http close their connection. It returns when the
+// parked ones have answered, or with ctx's error when ctx ends first;
+// the rest are requests for http.Server.Shutdown to wait for. Waits that
+// start later are not parked, and end at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	pk := s.parking
+	pk.mu.Lock()
+	pk.closed = true
+	pk.mu.Unlock()
+	pk.cancel()
+	done := make(chan struct{})
+	go func() {
+		pk.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// parkAfter is how long a wait stays on net/http's goroutine before it
+// parks. Most waits an agent makes while it works are answered within
+// it: they keep their keep-alive connection and the shortest path to
+// the answer. Those that idle longer, the ones that add up to memory,
+// move off net/http.
+const parkAfter = 250 * time.Millisecond
+
+// finishHere waits on the request's goroutine: for at most d when d is
+// positive (done false: the wait goes on), else to its end. It ends with
+// the request, and with Shutdown, like a parked one.
+func (s *Server) finishHere(r *http.Request, wait *hub.ParkedWait, d time.Duration) (res hub.ReadResult, done bool, err error) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.parking.ctx, cancel)
+	defer stop()
+	if d > 0 {
+		res, done, err = wait.FinishWithin(ctx, d)
+	} else {
+		res, err = wait.Finish(ctx)
+		done = true
+	}
+	if err != nil && isCanceled(ctx, err) {
+		return res, true, hub.Errorf(hub.CodeUnavailable, "request canceled")
+	}
+	return res, done, err
+}
+
+// parkedWait is one wait parked off net/http.
+type parkedWait struct {
+	s    *Server
+	conn net.Conn
+	wait *hub.ParkedWait
+	// ctx ends the wait: Shutdown, or the client leaving (watchClose).
+	ctx    context.Context
+	cancel context.CancelFunc
+	// header holds what middleware set on the response before the
+	// handler parked; nil when nothing.
+	header http.Header
+	// For the access log.
+	method, path, remote string
+	start                time.Time
+	// handled is closed when net/http's handler chain has returned; by
+	// then after holds the middleware's deferred work (whenDone).
+	handled chan struct{}
+	after   []func()
+	// What the wait returned.
+	res hub.ReadResult
+	err error
+}
+
+// park moves a wait whose first read found nothing off net/http, if it
+// can: a GET over HTTP/1.x whose ResponseWriter, straight behind the
+// access log, can be hijacked, nothing written yet, the server not
+// shutting down. It reports whether it did; if not, the caller finishes
+// the wait itself.
+func (s *Server) park(w http.ResponseWriter, r *http.Request, wait *hub.ParkedWait) bool {
+	lw, ok := w.(*logWriter)
+	if !ok || lw.wrote || lw.park != nil || r.ProtoMajor != 1 || r.Method != http.MethodGet {
+		return false
+	}
+	hj, ok := lw.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return false
+	}
+	if !s.parking.add() {
+		return false
+	}
+	// The buffered reader and writer Hijack returns are dropped: a GET
+	// has no body, and the answer is written to the connection in one
+	// piece.
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		s.parking.done()
+		return false
+	}
+	p := &parkedWait{
+		s: s, conn: conn, wait: wait,
+		method: r.Method, path: r.URL.Path, remote: r.RemoteAddr, start: lw.start,
+		handled: make(chan struct{}),
+	}
+	p.ctx, p.cancel = context.WithCancel(s.parking.ctx)
+	p.ctx.Done() // made here, not on run's small stack (see run)
+	if h := w.Header(); len(h) > 0 {
+		p.header = h.Clone()
+	}
+	lw.park = p
+	go watchClose(conn, p.cancel)
+	go p.run()
+	return true
+}
+
+// run is the parked wait's goroutine. It sleeps in Finish, with as
+// little of its own on the stack as it can (see hub's pendingWait.block):
+// a goroutine that parks within about 1 KiB of stack keeps a 2 KiB one.
+func (p *parkedWait) run() {
+	defer p.end()
+	p.res, p.err = p.wait.Finish(p.ctx)
+}
+
+// end answers the wait and closes the connection, then does what the
+// middleware left for the end of the request and logs it. Deferred by
+// run, it answers a panic in Finish with a 500, as logRequests does.
+func (p *parkedWait) end() {
+	s := p.s
+	defer s.parking.done()
+	defer p.cancel()
+	rb := newResponseBuffer(p.header)
+	switch v := recover(); {
+	case v != nil:
+		s.logPanic(p.ctx, p.method, p.path, v)
+		rb.code = hub.CodeInternal
+		writeJSON(rb, http.StatusInternalServerError, errorBody{Error: errorDetail{Code: hub.CodeInternal, Message: "internal error"}})
+	case p.err != nil:
+		rb.code = s.writeErrorFor(p.ctx, rb, p.method, p.path, p.err)
+	default:
+		writeJSON(rb, http.StatusOK, p.res)
+	}
+	p.res = hub.ReadResult{}
+	// The middleware's work first: a waiter limit must have let go of
+	// this wait before the client can start its next one.
+	<-p.handled
+	for _, f := range p.after {
+		f()
+	}
+	// Logged before the answer leaves, as net/http's buffered answers are.
+	s.accessLog(p.ctx, p.method, p.path, p.remote, p.start, rb.status, int64(len(rb.body)), rb.code)
+	_ = p.conn.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	_, _ = p.conn.Write(rb.wire(time.Now()))
+	_ = p.conn.Close()
+}
+
+// watchClose ends a parked wait when its client leaves. Like net/http's
+// background read, it reads one byte: an error (the client closed the
+// connection, or the parker did after answering) cancels the wait; data
+// (a pipelined request, which the answer's Connection: close drops) only
+// ends the watch, and the wait runs to its end.
+func watchClose(conn net.Conn, cancel context.CancelFunc) {
+	var b [1]byte
+	if _, err := conn.Read(b[:]); err != nil {
+		cancel()
+	}
+}
+
+// responseBuffer is a ResponseWriter that keeps a whole response, for a
+// parked wait to write to its connection itself.
+type responseBuffer struct {
+	header http.Header
+	status int
+	body   []byte
+	code   hub.Code // error code, when an error was sent
+}
+
+// newResponseBuffer returns a buffer whose header starts as a copy of h.
+func newResponseBuffer(h http.Header) *responseBuffer {
+	if h == nil {
+		return &responseBuffer{header: http.Header{}}
+	}
+	return &responseBuffer{header: h.Clone()}
+}
+
+// Header implements http.ResponseWriter.
+func (b *responseBuffer) Header() http.Header { return b.header }
+
+// WriteHeader implements http.ResponseWriter; the first status counts.
+func (b *responseBuffer) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+// Write implements http.ResponseWriter.
+func (b *responseBuffer) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	b.body = append(b.body, p...)
+	return len(p), nil
+}
+
+// wire returns the response as HTTP/1.1 puts it on the wire, as
+// net/http would write it (a Date header unless one is set), and with
+// Connection: close.
+func (b *responseBuffer) wire(now time.Time) []byte {
+	status := b.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	h := b.header
+	h.Set("Connection", "close")
+	if _, ok := h["Date"]; !ok {
+		h.Set("Date", now.UTC().Format(http.TimeFormat))
+	}
+	var buf bytes.Buffer
+	buf.Grow(256 + len(b.body))
+	fmt.Fprintf(&buf, "HTTP/1.1 %03d %s\r\n", status, http.StatusText(status))
+	_ = h.Write(&buf)
+	buf.WriteString("\r\n")
+	buf.Write(b.body)
+	return buf.Bytes()
+}
