@@ -202,6 +202,11 @@ type Store struct {
 	syncq    chan syncGroup
 	syncDone chan struct{}
 	wal      *walFile
+	// syncing is set while the syncer syncs; synced receives a signal
+	// after each sync, for a writer that holds a batch back meanwhile
+	// (fillWhileSyncing).
+	syncing atomic.Bool
+	synced  chan struct{}
 
 	batches atomic.Int64
 	updates atomic.Int64
@@ -280,6 +285,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 		}
 		s.syncq = make(chan syncGroup, 64)
+		s.synced = make(chan struct{}, 1)
 		s.syncDone = make(chan struct{})
 		go s.syncer()
 	}

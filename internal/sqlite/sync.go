@@ -94,7 +94,13 @@ func (s *Store) syncer() {
 	for first := range s.syncq {
 		group = append(group[:0], first...)
 		group = s.drainSyncQueue(group)
+		s.syncing.Store(true)
 		err := s.syncWAL()
+		s.syncing.Store(false)
+		select {
+		case s.synced <- struct{}{}:
+		default:
+		}
 		if err != nil {
 			s.log.Error("sync WAL", "err", err, "updates", len(group))
 			err = fmt.Errorf("sqlite: committed but not synced: %w", err)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,10 +74,13 @@ func TestUpdateWaitsForTheSync(t *testing.T) {
 	if err := s.UpdateVisible(ctx, insertAgent("bob")); err != nil {
 		t.Fatalf("UpdateVisible while a sync runs: %v", err)
 	}
+	// A durable Update that comes during the sync commits after it, with
+	// whatever else comes meanwhile (fillWhileSyncing).
 	second := make(chan error, 1)
 	go func() { second <- s.Update(ctx, insertAgent("carol")) }()
-	for !agentVisible(t, s, "carol") {
-		time.Sleep(time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	if agentVisible(t, s, "carol") {
+		t.Errorf("a durable Update committed while a sync ran")
 	}
 
 	syncsBefore := s.Stats().Syncs
@@ -84,7 +88,10 @@ func TestUpdateWaitsForTheSync(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatalf("first Update: %v", err)
 	}
-	<-entered // the second sync covers bob and carol
+	<-entered // carol committed; the second sync covers bob and carol
+	if !agentVisible(t, s, "carol") {
+		t.Errorf("committed Update not visible while its sync runs")
+	}
 	release <- struct{}{}
 	if err := <-second; err != nil {
 		t.Fatalf("second Update: %v", err)
@@ -160,5 +167,57 @@ func TestSyncFollowsAReplacedWAL(t *testing.T) {
 	cur, _ := os.Stat(path)
 	if !os.SameFile(st, cur) {
 		t.Errorf("handle still on the replaced file")
+	}
+}
+
+// TestBatchesGrowWhileSyncing: while a sync runs, durable Updates wait
+// for it and commit together, once; an UpdateVisible does not wait.
+func TestBatchesGrowWhileSyncing(t *testing.T) {
+	entered := make(chan struct{}, 16)
+	release := make(chan struct{})
+	s := openWithSyncHook(t, func() error {
+		entered <- struct{}{}
+		<-release
+		return nil
+	})
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { first <- s.Update(ctx, insertAgent("first")) }()
+	<-entered // its sync is running
+	batches := s.Stats().Batches
+
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- s.Update(ctx, insertAgent(fmt.Sprint("queued-", i))) }()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.reqs) > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // the writer takes them all, and holds them
+	}
+	time.Sleep(20 * time.Millisecond)
+	if agentVisible(t, s, "queued-0") {
+		t.Errorf("a durable Update committed while a sync was running")
+	}
+	if err := s.UpdateVisible(ctx, insertAgent("visible")); err != nil {
+		t.Fatal(err)
+	}
+	// The visible one commits at once, with whatever the writer held.
+	if !agentVisible(t, s, "visible") {
+		t.Errorf("UpdateVisible waited for the sync")
+	}
+	release <- struct{}{}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the held batch's sync
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.Stats().Batches - batches; got > 2 {
+		t.Errorf("%d durable Updates and one visible during a sync took %d batches, want at most 2", n, got)
 	}
 }
