@@ -142,11 +142,9 @@ func (s *Store) fillWhileSyncing(batch []*request) []*request {
 			if !ok {
 				return batch
 			}
-			if r.state.CompareAndSwap(queued, taken) {
-				batch = append(batch, r)
-				if r.visible {
-					return batch
-				}
+			batch = take(batch, r)
+			if r.visible {
+				return batch
 			}
 		case <-s.synced:
 			return batch
@@ -164,6 +162,14 @@ func durableOnly(batch []*request) bool {
 	return true
 }
 
+// take adds r to batch, unless its caller has given up on it.
+func take(batch []*request, r *request) []*request {
+	if r.state.CompareAndSwap(queued, taken) {
+		return append(batch, r)
+	}
+	return batch
+}
+
 // fill adds queued requests to batch, without waiting, up to MaxBatch.
 func (s *Store) fill(batch []*request) []*request {
 	for len(batch) < s.opts.MaxBatch {
@@ -172,9 +178,7 @@ func (s *Store) fill(batch []*request) []*request {
 			if !ok {
 				return batch
 			}
-			if r.state.CompareAndSwap(queued, taken) {
-				batch = append(batch, r)
-			}
+			batch = take(batch, r)
 		default:
 			return batch
 		}
