@@ -513,6 +513,9 @@ func (s *Service) Deregister(ctx context.Context, c Caller) error {
 		if err != nil {
 			return err
 		}
+		if err := s.failCommandsOfTx(ctx, tx, a, s.now()); err != nil {
+			return err
+		}
 		if err := tx.DeleteAgent(ctx, a.ID); err != nil {
 			return err
 		}

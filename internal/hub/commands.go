@@ -512,6 +512,42 @@ func (s *Service) expireCommandsTx(ctx context.Context, tx Tx, now time.Time) er
 	}
 }
 
+// failCommandsOfTx fails the commands only a leaving agent could finish:
+// those addressed to it by name and still pending, and those it claimed.
+// Their senders, who may be waiting for a result, get one now instead of
+// at the deadline. Commands for its role stay pending for another agent
+// of the role.
+func (s *Service) failCommandsOfTx(ctx context.Context, tx Tx, a Agent, now time.Time) error {
+	const page = 500
+	var before int64
+	for {
+		cmds, err := tx.Commands(ctx, CommandQuery{ForAgentID: a.ID, Before: before, Limit: page})
+		if err != nil {
+			return err
+		}
+		for _, cmd := range cmds {
+			before = cmd.ID // newest first
+			pending := cmd.Status == CommandPending && cmd.TargetID == a.ID
+			claimed := cmd.Status == CommandClaimed && cmd.ClaimedByID == a.ID
+			if !pending && !claimed {
+				continue
+			}
+			cmd.Status, cmd.FinishedAt = CommandFailed, now
+			cmd.Error = fmt.Sprintf("agent %q left the hub before finishing the command", a.Name)
+			if err := tx.UpdateCommand(ctx, cmd); err != nil {
+				return err
+			}
+			ev := s.event(EventCommandFailed, a.Name, commandSubject(cmd.ID), commandTargets(cmd), commandEventData(cmd))
+			if err := appendEvents(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		if len(cmds) < page {
+			return nil
+		}
+	}
+}
+
 func commandSubject(id int64) string { return strconv.FormatInt(id, 10) }
 
 // commandTargets are the agents a change of cmd concerns: its sender,

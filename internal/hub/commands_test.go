@@ -455,3 +455,65 @@ func FuzzDeadline(f *testing.F) {
 		}
 	})
 }
+
+// TestCommandsOfALeavingAgentFail: when an agent deregisters or its name
+// is released, the commands only it could finish fail at once, and a
+// sender waiting for a result gets it; a command for its role stays
+// pending for the next agent of the role.
+func TestCommandsOfALeavingAgentFail(t *testing.T) {
+	for _, leave := range []string{"deregister", "release"} {
+		t.Run(leave, func(t *testing.T) {
+			e := newEnv(t, hub.Options{})
+			ctx := context.Background()
+			lead := e.register("lead", "")
+			worker := e.register("worker", "builder")
+			claimed, err := e.svc.SendCommand(ctx, lead, hub.CommandRequest{Target: "role:builder", Action: "test", Deadline: hub.DeadlineIn(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, ok, err := e.svc.ClaimCommand(ctx, worker); err != nil || !ok || got.ID != claimed.ID {
+				t.Fatalf("claim: %v %v %v, want command %d", got.ID, ok, err, claimed.ID)
+			}
+			named, err := e.svc.SendCommand(ctx, lead, hub.CommandRequest{Target: "worker", Action: "build", Deadline: hub.DeadlineIn(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			forRole, err := e.svc.SendCommand(ctx, lead, hub.CommandRequest{Target: "role:builder", Action: "lint", Deadline: hub.DeadlineIn(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			result := make(chan hub.Command, 1)
+			go func() {
+				cmd, _ := e.svc.GetCommand(ctx, lead, claimed.ID, time.Minute)
+				result <- cmd
+			}()
+			switch leave {
+			case "deregister":
+				err = e.svc.Deregister(ctx, worker)
+			case "release":
+				_, err = e.svc.ReleaseName(ctx, hub.Caller{Admin: true, Name: "admin"}, "worker")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case cmd := <-result:
+				if cmd.Status != hub.CommandFailed || !strings.Contains(cmd.Error, `"worker" left the hub`) {
+					t.Errorf("the waiting sender got %s %q, want failed because worker left", cmd.Status, cmd.Error)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the sender waiting for the claimed command's result was not answered")
+			}
+			for _, tt := range []struct {
+				id   int64
+				want string
+			}{{named.ID, hub.CommandFailed}, {claimed.ID, hub.CommandFailed}, {forRole.ID, hub.CommandPending}} {
+				cmd, err := e.svc.GetCommand(ctx, lead, tt.id, 0)
+				if err != nil || cmd.Status != tt.want {
+					t.Errorf("command %d after %s: %s, %v; want %s", tt.id, leave, cmd.Status, err, tt.want)
+				}
+			}
+		})
+	}
+}

@@ -200,6 +200,9 @@ func (s *Service) ReleaseName(ctx context.Context, c Caller, name string) (Audit
 		a, err := tx.AgentByName(ctx, name)
 		switch {
 		case err == nil:
+			if err := s.failCommandsOfTx(ctx, tx, a, now); err != nil {
+				return err
+			}
 			if err := tx.DeleteAgent(ctx, a.ID); err != nil {
 				return err
 			}
