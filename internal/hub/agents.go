@@ -488,6 +488,9 @@ func (s *Service) Rename(ctx context.Context, c Caller, newName string) (Agent, 
 		if err := tx.UpdateAgent(ctx, a); err != nil {
 			return err
 		}
+		if err := renameVoterTx(ctx, tx, old, newName); err != nil {
+			return err
+		}
 		fwd := Forward{From: old, AgentID: a.ID, To: newName, ExpiresAt: now.Add(s.opts.ForwardTTL)}
 		if err := tx.PutForward(ctx, fwd); err != nil {
 			return err

@@ -91,6 +91,10 @@ type coordinationTx interface {
 	DecideProposal(ctx context.Context, p Proposal) error
 	// PutVote stores a vote, replacing the voter's earlier one.
 	PutVote(ctx context.Context, proposalID int64, v Vote) error
+	// RenameVoter stores a proposal's voters, in which a voter was
+	// renamed from one name to another, and moves that voter's ballot, if
+	// any, to the new name, replacing a ballot already under it.
+	RenameVoter(ctx context.Context, proposalID int64, voters []string, from, to string) error
 
 	// InsertLease stores a new lease and returns it with its ID.
 	InsertLease(ctx context.Context, l Lease) (Lease, error)

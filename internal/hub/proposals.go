@@ -445,6 +445,40 @@ func (s *Service) Vote(ctx context.Context, c Caller, id int64, req VoteRequest)
 	return p, nil
 }
 
+// renameVoterTx follows a rename into the open proposals the agent may
+// vote on: voters are kept by name, and a renamed voter must still be
+// able to vote, its ballot counted once. Decided proposals keep the
+// names they were decided with.
+func renameVoterTx(ctx context.Context, tx Tx, from, to string) error {
+	const page = 500
+	var before int64
+	for {
+		ps, err := tx.Proposals(ctx, ProposalQuery{Status: ProposalOpen, Before: before, Limit: page})
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			before = p.ID // newest first
+			i := slices.Index(p.Voters, from)
+			if i < 0 {
+				continue
+			}
+			voters := slices.Clone(p.Voters)
+			if slices.Contains(voters, to) { // a former holder of the name
+				voters = slices.Delete(voters, i, i+1)
+			} else {
+				voters[i] = to
+			}
+			if err := tx.RenameVoter(ctx, p.ID, voters, from, to); err != nil {
+				return err
+			}
+		}
+		if len(ps) < page {
+			return nil
+		}
+	}
+}
+
 // decideTx decides p when its outcome is certain (or atDeadline) and
 // stores the decision with its event.
 func (s *Service) decideTx(ctx context.Context, tx Tx, p *Proposal, now time.Time, atDeadline bool) error {

@@ -368,3 +368,53 @@ func TestProposalVotersOnlineAndBadInput(t *testing.T) {
 		t.Fatalf("huge timeout: %v", err)
 	}
 }
+
+// TestRenamedVoterKeepsItsVote: a voter that renames can still vote on
+// the open proposals it was a voter of, and its earlier ballot counts
+// once, under its new name; a decided proposal keeps the old name.
+func TestRenamedVoterKeepsItsVote(t *testing.T) {
+	e := newEnv(t, hub.Options{})
+	ctx := context.Background()
+	alice := e.register("alice", "")
+	bob := e.register("bob", "")
+	carol := e.register("carol", "")
+	e.register("dave", "")
+
+	decided, err := e.svc.Propose(ctx, alice, hub.ProposalRequest{Question: "Lunch?", Voters: hub.StringList{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Vote(ctx, bob, decided.ID, hub.VoteRequest{Choice: "approve"}); err != nil {
+		t.Fatal(err)
+	}
+	open, err := e.svc.Propose(ctx, alice, hub.ProposalRequest{
+		Question: "Ship?", Voters: hub.StringList{"bob", "carol", "dave"}, Rule: hub.RuleUnanimous,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Vote(ctx, bob, open.ID, hub.VoteRequest{Choice: "approve"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Rename(ctx, bob, "robert"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Rename(ctx, carol, "caroline"); err != nil {
+		t.Fatal(err)
+	}
+	robert, caroline := e.as("bob"), e.as("carol") // tokens are kept by first name
+	if _, err := e.svc.Vote(ctx, caroline, open.ID, hub.VoteRequest{Choice: "approve"}); err != nil {
+		t.Fatalf("vote of a voter renamed before voting: %v", err)
+	}
+	p, err := e.svc.Vote(ctx, robert, open.ID, hub.VoteRequest{Choice: "approve"})
+	if err != nil {
+		t.Fatalf("vote again of a voter renamed after voting: %v", err)
+	}
+	if got := fmt.Sprint(p.Voters); got != "[robert caroline dave]" || len(p.Votes) != 2 || p.Tally["approve"] != 2 || p.Status != hub.ProposalOpen {
+		t.Errorf("open proposal after renames: voters %s, %d votes, tally %v, %s; want [robert caroline dave], 2 votes, open", got, len(p.Votes), p.Tally, p.Status)
+	}
+	old, err := e.svc.GetProposal(ctx, alice, decided.ID)
+	if err != nil || fmt.Sprint(old.Voters) != "[bob]" || old.Votes[0].Voter != "bob" {
+		t.Errorf("decided proposal after the rename: %v %+v, %v; want it as decided, by bob", old.Voters, old.Votes, err)
+	}
+}

@@ -141,6 +141,23 @@ func (t *tx) PutVote(ctx context.Context, proposalID int64, v hub.Vote) error {
 	return nil
 }
 
+// RenameVoter stores a proposal's voters and moves a renamed voter's
+// ballot to the new name.
+func (t *tx) RenameVoter(ctx context.Context, proposalID int64, voters []string, from, to string) error {
+	res, err := t.q.ExecContext(ctx, `UPDATE proposals SET voters = ? WHERE id = ?`, encodeStrings(voters), proposalID)
+	if err != nil {
+		return fmt.Errorf("sqlite: rename voter of proposal %d: %w", proposalID, err)
+	}
+	if err := affected(res, "proposal", proposalID); err != nil {
+		return err
+	}
+	_, err = t.q.ExecContext(ctx, `UPDATE OR REPLACE votes SET voter = ? WHERE proposal_id = ? AND voter = ?`, to, proposalID, from)
+	if err != nil {
+		return fmt.Errorf("sqlite: rename voter of proposal %d: %w", proposalID, err)
+	}
+	return nil
+}
+
 const leaseColumns = `id, holder_id, holder, patterns, exclusive, reason, token, granted_at, renewed_at, expires_at`
 
 func scanLease(sc scanner) (hub.Lease, error) {
