@@ -87,22 +87,12 @@ after --since. When more remain, the last line says what --since to pass.`,
 			if err != nil {
 				return err
 			}
-			s, err := connect(cmd, anyCredential)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			res, err := s.c.ReadChannel(ctx, name, f.options(cmd))
-			if err != nil {
-				return s.explain(err)
-			}
-			if s.g.json {
-				return printJSON(cmd.OutOrStdout(), raw)
-			}
-			printPosts(cmd.OutOrStdout(), time.Now(), res)
-			return nil
+			return call(cmd, anyCredential, func(ctx context.Context, c *client.Client) (hub.ChannelRead, error) {
+				return c.ReadChannel(ctx, name, f.options(cmd))
+			}, func(w io.Writer, res hub.ChannelRead) error {
+				printPosts(w, time.Now(), res)
+				return nil
+			})
 		},
 	}
 	f.add(cmd)

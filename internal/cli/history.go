@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/parley-dev/parley/internal/client"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
@@ -56,30 +57,21 @@ thread, a page at a time: the newest page first, printed oldest first.
 			case len(thread) > maxThread:
 				return fmt.Errorf("history: --thread is longer than %d bytes", maxThread)
 			}
-			s, err := connect(cmd, needAgent)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			var res hub.HistoryResult
 			next := "parley history "
 			if peer != "" {
-				res, err = s.c.Conversation(ctx, peer, f.page())
 				next += peer
 			} else {
-				res, err = s.c.Thread(ctx, thread, f.page())
 				next += "--thread " + thread
 			}
-			if err != nil {
-				return s.explain(err)
-			}
-			if s.g.json {
-				return printJSON(cmd.OutOrStdout(), raw)
-			}
-			printHistory(cmd.OutOrStdout(), time.Now(), res, next, f.full)
-			return nil
+			return call(cmd, needAgent, func(ctx context.Context, c *client.Client) (hub.HistoryResult, error) {
+				if peer != "" {
+					return c.Conversation(ctx, peer, f.page())
+				}
+				return c.Thread(ctx, thread, f.page())
+			}, func(w io.Writer, res hub.HistoryResult) error {
+				printHistory(w, time.Now(), res, next, f.full)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&thread, "thread", "", "the thread to show")

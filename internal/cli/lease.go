@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/parley-dev/parley/internal/client"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
@@ -53,25 +55,15 @@ when its lease expires.`,
 			if ttl < 0 {
 				return fmt.Errorf("--ttl %s: must not be negative", ttl)
 			}
-			s, err := connect(cmd, needAgent)
-			if err != nil {
-				return err
-			}
 			exclusive := !shared
 			req := hub.LeaseRequest{Patterns: hub.StringList(args), TTL: hub.Duration(ttl), Exclusive: &exclusive, Reason: reason}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			l, err := s.c.Reserve(ctx, req)
-			if err != nil {
-				return s.explain(err)
-			}
-			if s.g.json {
-				return printJSON(cmd.OutOrStdout(), raw)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "lease #%d (%s) on %s until %s, fencing token %d\n",
-				l.ID, leaseKind(l), strings.Join(l.Patterns, " "), l.ExpiresAt.Local().Format(time.RFC3339), l.Token)
-			return nil
+			return call(cmd, needAgent, func(ctx context.Context, c *client.Client) (hub.Lease, error) {
+				return c.Reserve(ctx, req)
+			}, func(w io.Writer, l hub.Lease) error {
+				fmt.Fprintf(w, "lease #%d (%s) on %s until %s, fencing token %d\n",
+					l.ID, leaseKind(l), strings.Join(l.Patterns, " "), l.ExpiresAt.Local().Format(time.RFC3339), l.Token)
+				return nil
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -95,22 +87,12 @@ func newLeaseRenewCmd() *cobra.Command {
 			if ttl < 0 {
 				return fmt.Errorf("--ttl %s: must not be negative", ttl)
 			}
-			s, err := connect(cmd, needAgent)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			l, err := s.c.RenewLease(ctx, id, ttl)
-			if err != nil {
-				return s.explain(err)
-			}
-			if s.g.json {
-				return printJSON(cmd.OutOrStdout(), raw)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "lease #%d renewed until %s\n", l.ID, l.ExpiresAt.Local().Format(time.RFC3339))
-			return nil
+			return call(cmd, needAgent, func(ctx context.Context, c *client.Client) (hub.Lease, error) {
+				return c.RenewLease(ctx, id, ttl)
+			}, func(w io.Writer, l hub.Lease) error {
+				fmt.Fprintf(w, "lease #%d renewed until %s\n", l.ID, l.ExpiresAt.Local().Format(time.RFC3339))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "new lifetime from now (default the hub's, 1h)")
@@ -164,22 +146,12 @@ func newLeaseListCmd() *cobra.Command {
 		Short:   "List live leases",
 		Args:    argsRange(0, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := connect(cmd, anyCredential)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			ls, err := s.c.Leases(ctx, hub.LeaseListOptions{Holder: holder, Path: path})
-			if err != nil {
-				return s.explain(err)
-			}
-			if s.g.json {
-				return printJSON(cmd.OutOrStdout(), raw)
-			}
-			printLeases(cmd.OutOrStdout(), time.Now(), ls)
-			return nil
+			return call(cmd, anyCredential, func(ctx context.Context, c *client.Client) ([]hub.Lease, error) {
+				return c.Leases(ctx, hub.LeaseListOptions{Holder: holder, Path: path})
+			}, func(w io.Writer, ls []hub.Lease) error {
+				printLeases(w, time.Now(), ls)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&holder, "holder", "", "only the leases of this agent")

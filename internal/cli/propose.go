@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/parley-dev/parley/internal/client"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
@@ -158,22 +160,12 @@ open. Only its voters may vote.`,
 			if err != nil {
 				return err
 			}
-			s, err := connect(cmd, needAgent)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			p, err := s.c.Vote(ctx, id, hub.VoteRequest{Choice: args[1], Comment: comment})
-			if err != nil {
-				return s.explain(err)
-			}
-			if s.g.json {
-				return printJSON(cmd.OutOrStdout(), raw)
-			}
-			printProposal(cmd.OutOrStdout(), time.Now(), p)
-			return nil
+			return call(cmd, needAgent, func(ctx context.Context, c *client.Client) (hub.Proposal, error) {
+				return c.Vote(ctx, id, hub.VoteRequest{Choice: args[1], Comment: comment})
+			}, func(w io.Writer, p hub.Proposal) error {
+				printProposal(w, time.Now(), p)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&comment, "comment", "", "a comment with the vote")

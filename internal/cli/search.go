@@ -1,12 +1,16 @@
 package cli
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/parley-dev/parley/internal/client"
+	"github.com/parley-dev/parley/internal/hub"
 )
 
 // maxQuery is the longest search the hub accepts, in bytes.
@@ -29,22 +33,12 @@ contains every word, newest page first. --before ID pages back.`,
 			if len(q) > maxQuery {
 				return errors.New("search: the words are longer than 1024 bytes")
 			}
-			s, err := connect(cmd, needAgent)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			res, err := s.c.Search(ctx, q, f.page())
-			if err != nil {
-				return s.explain(err)
-			}
-			if s.g.json {
-				return printJSON(cmd.OutOrStdout(), raw)
-			}
-			printHistory(cmd.OutOrStdout(), time.Now(), res, "parley search "+q, f.full)
-			return nil
+			return call(cmd, needAgent, func(ctx context.Context, c *client.Client) (hub.HistoryResult, error) {
+				return c.Search(ctx, q, f.page())
+			}, func(w io.Writer, res hub.HistoryResult) error {
+				printHistory(w, time.Now(), res, "parley search "+q, f.full)
+				return nil
+			})
 		},
 	}
 	f.add(cmd)

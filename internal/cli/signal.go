@@ -44,22 +44,12 @@ func newSignalEmitCmd() *cobra.Command {
 					return err
 				}
 			}
-			s, err := connect(cmd, anyCredential)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			sig, err := s.c.EmitSignal(ctx, name, data)
-			if err != nil {
-				return s.explain(err)
-			}
-			if s.g.json {
-				return printJSON(cmd.OutOrStdout(), raw)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "emitted %s\n", sig.Name)
-			return nil
+			return call(cmd, anyCredential, func(ctx context.Context, c *client.Client) (hub.Signal, error) {
+				return c.EmitSignal(ctx, name, data)
+			}, func(w io.Writer, sig hub.Signal) error {
+				fmt.Fprintf(w, "emitted %s\n", sig.Name)
+				return nil
+			})
 		},
 	}
 }
@@ -172,26 +162,16 @@ func newSignalClearCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := connect(cmd, anyCredential)
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			ctx, cancel := s.context(cmd, &raw)
-			defer cancel()
-			cleared, err := s.c.ClearSignal(ctx, name)
-			if err != nil {
-				return s.explain(err)
-			}
-			if s.g.json {
-				return printJSON(cmd.OutOrStdout(), raw)
-			}
-			if cleared {
-				fmt.Fprintf(cmd.OutOrStdout(), "cleared %s\n", name)
-			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s was not emitted\n", name)
-			}
-			return nil
+			return call(cmd, anyCredential, func(ctx context.Context, c *client.Client) (bool, error) {
+				return c.ClearSignal(ctx, name)
+			}, func(w io.Writer, cleared bool) error {
+				if cleared {
+					fmt.Fprintf(w, "cleared %s\n", name)
+				} else {
+					fmt.Fprintf(w, "%s was not emitted\n", name)
+				}
+				return nil
+			})
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/parley-dev/parley/internal/client"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
@@ -46,26 +48,15 @@ func newStateGetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := connect(cmd, anyCredential)
-			if err != nil {
-				return err
-			}
-			var js json.RawMessage
-			ctx, cancel := s.context(cmd, &js)
-			defer cancel()
-			it, err := s.c.GetState(ctx, key)
-			if err != nil {
-				return s.explain(err)
-			}
-			w := cmd.OutOrStdout()
-			switch {
-			case s.g.json:
-				return printJSON(w, js)
-			case raw:
-				return printJSON(w, it.Value)
-			}
-			printStateItem(w, time.Now(), it)
-			return nil
+			return call(cmd, anyCredential, func(ctx context.Context, c *client.Client) (hub.StateItem, error) {
+				return c.GetState(ctx, key)
+			}, func(w io.Writer, it hub.StateItem) error {
+				if raw {
+					return printJSON(w, it.Value)
+				}
+				printStateItem(w, time.Now(), it)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&raw, "value", false, "print only the value, as JSON")
@@ -186,32 +177,21 @@ func newStateLsCmd() *cobra.Command {
 				}
 				prefix = p
 			}
-			s, err := connect(cmd, anyCredential)
-			if err != nil {
-				return err
-			}
-			var js json.RawMessage
-			ctx, cancel := s.context(cmd, &js)
-			defer cancel()
-			items, err := s.c.ListState(ctx, prefix, limit.Int())
-			if err != nil {
-				return s.explain(err)
-			}
-			w := cmd.OutOrStdout()
-			if s.g.json {
-				return printJSON(w, js)
-			}
-			if len(items) == 0 {
-				fmt.Fprintln(w, "no keys")
-				return nil
-			}
-			now := time.Now()
-			t := newTable(w)
-			fmt.Fprintln(t, "KEY\tREVISION\tVALUE\tUPDATED")
-			for _, it := range items {
-				fmt.Fprintf(t, "%s\t%d\t%s\t%s\n", it.Key, it.Revision, oneLine(string(it.Value), 60), ago(now, it.UpdatedAt))
-			}
-			return t.Flush()
+			return call(cmd, anyCredential, func(ctx context.Context, c *client.Client) ([]hub.StateItem, error) {
+				return c.ListState(ctx, prefix, limit.Int())
+			}, func(w io.Writer, items []hub.StateItem) error {
+				if len(items) == 0 {
+					fmt.Fprintln(w, "no keys")
+					return nil
+				}
+				now := time.Now()
+				t := newTable(w)
+				fmt.Fprintln(t, "KEY\tREVISION\tVALUE\tUPDATED")
+				for _, it := range items {
+					fmt.Fprintf(t, "%s\t%d\t%s\t%s\n", it.Key, it.Revision, oneLine(string(it.Value), 60), ago(now, it.UpdatedAt))
+				}
+				return t.Flush()
+			})
 		},
 	}
 	cmd.Flags().Var(&limit, "limit", "at most this many keys (default 100)")
