@@ -62,6 +62,9 @@ func (b *Bus) Subscribe(f hub.Filter) hub.Subscription {
 	if f.Buffer > 0 {
 		size = f.Buffer
 	}
+	if f.Notify != nil {
+		size = 0 // never sent to: it only closes
+	}
 	s := &sub{bus: b, filter: f, ch: make(chan hub.Event, size)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -157,6 +160,10 @@ func (b *Bus) send(s *sub, e hub.Event, indexed bool, slow []*sub) []*sub {
 		return slow
 	}
 	if indexed && !s.filter.MatchKindAndSubject(e) || !indexed && !s.filter.Match(e) {
+		return slow
+	}
+	if s.filter.Notify != nil {
+		s.filter.Notify()
 		return slow
 	}
 	select {

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/parley-dev/parley/internal/bus"
@@ -121,5 +122,32 @@ func TestSubscriptionBufferOverridesDefault(t *testing.T) {
 	}
 	if got := drain(small); !slices.Equal(got, []string{"message.sent:1", "closed"}) {
 		t.Fatalf("a subscription with a buffer of 1 got %v, want one event and then closed", got)
+	}
+}
+
+// TestNotifySubscription: a subscription with Notify has each matching
+// event reported by a call instead of on its channel, and never falls
+// behind; Close still closes its channel.
+func TestNotifySubscription(t *testing.T) {
+	b := bus.New(1)
+	var calls atomic.Int32
+	s := b.Subscribe(hub.Filter{Agents: []string{"bob"}, Notify: func() { calls.Add(1) }})
+	for range 5 {
+		b.Publish(hub.Event{Kind: hub.EventMessageSent, Targets: []string{"bob"}})
+	}
+	b.Publish(hub.Event{Kind: hub.EventMessageSent, Targets: []string{"carol"}})
+	if got := calls.Load(); got != 5 {
+		t.Errorf("calls for 5 events to bob and 1 to carol: %d, want 5", got)
+	}
+	if b.Subscribers() != 1 {
+		t.Errorf("the subscription was dropped: %d subscribers", b.Subscribers())
+	}
+	s.Close()
+	if _, open := <-s.C(); open {
+		t.Error("channel open after Close")
+	}
+	b.Publish(hub.Event{Kind: hub.EventMessageSent, Targets: []string{"bob"}})
+	if got := calls.Load(); got != 5 {
+		t.Errorf("called after Close: %d calls", got)
 	}
 }

@@ -9,14 +9,14 @@ package httpapi
 // the request's headers. A hub with thousands of agents in a long poll
 // spends most of its memory there. So when a wait's first read of the
 // inbox finds nothing (hub.Service.StartWait) and nothing comes within
-// parkAfter, the handler takes the connection out of net/http (Hijack, HTTP/1.x only) and parks the wait
-// on a goroutine of its own that holds the connection, the
-// hub.ParkedWait and the little the answer and the access log need; a
-// second goroutine, a few hundred bytes of stack, reads the connection
-// to notice a client that leaves. When the wait ends, the parker writes
-// the answer the handler would have written, byte for byte, with
-// Connection: close, and closes the connection; the client's next
-// request opens a new one.
+// parkAfter, the handler takes the connection out of net/http (Hijack,
+// HTTP/1.x only) and parks the wait on one goroutine of its own, asleep
+// in a read of the connection (which notices a client that leaves) that
+// the bus, a timer or the hub's shutdown interrupt (waitOnConn). It
+// holds the connection, the hub.ParkedWait and the little the answer
+// and the access log need. When the wait ends, it writes the answer the
+// handler would have written, byte for byte, with Connection: close,
+// and closes the connection; the client's next request opens a new one.
 //
 // Whatever cannot be parked (HTTP/2, a ResponseWriter that cannot be
 // hijacked, such as the dashboard's in-process calls, a server shutting
@@ -25,9 +25,12 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,6 +148,10 @@ type parkedWait struct {
 	// What the wait returned.
 	res hub.ReadResult
 	err error
+	// Set by kick: there may be mail, the time is up, the hub shuts down.
+	woken, timedOut, canceled atomic.Bool
+	// unread says the client sent bytes the wait did not read.
+	unread bool
 }
 
 // park moves a wait whose first read found nothing off net/http, if it
@@ -183,17 +190,70 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, wait *hub.ParkedWa
 		p.header = h.Clone()
 	}
 	lw.park = p
-	go watchClose(conn, p.cancel)
 	go p.run()
 	return true
 }
 
-// run is the parked wait's goroutine. It sleeps in Finish, with as
-// little of its own on the stack as it can (see hub's pendingWait.block):
-// a goroutine that parks within about 1 KiB of stack keeps a 2 KiB one.
+// run is the parked wait's one goroutine: it answers the wait when it
+// ends, after releasing what the wait holds.
 func (p *parkedWait) run() {
 	defer p.end()
-	p.res, p.err = p.wait.Finish(p.ctx)
+	defer p.wait.End()
+	p.res, p.err = p.waitOnConn()
+}
+
+// waitOnConn waits on the connection itself: a read that returns when
+// the client leaves (or sends more), interrupted by a read deadline in
+// the past whenever there may be mail (hub.ParkedWait.Park calls kick
+// from the bus), the wait times out (time.AfterFunc) or the hub shuts
+// down (context.AfterFunc). So a parked wait is one goroutine asleep in
+// a read, where a goroutine selecting on the wake-ups plus one reading
+// the connection would be two.
+func (p *parkedWait) waitOnConn() (hub.ReadResult, error) {
+	remaining := p.wait.Park(func() { p.kick(&p.woken) })
+	timer := time.AfterFunc(remaining, func() { p.kick(&p.timedOut) })
+	defer timer.Stop()
+	stop := context.AfterFunc(p.ctx, func() { p.kick(&p.canceled) })
+	defer stop()
+	p.woken.Store(true) // an event may have come while Park switched over
+	var b [1]byte
+	for {
+		// Cleared before the flags are read: a kick after this point
+		// interrupts the read below, one before it is seen here.
+		_ = p.conn.SetReadDeadline(time.Time{})
+		switch {
+		case p.canceled.Load():
+			return hub.ReadResult{}, p.ctx.Err()
+		case p.woken.Swap(false):
+			if done, err := p.wait.Check(p.ctx); done || err != nil {
+				return p.wait.Result(), err
+			}
+			continue
+		case p.timedOut.Load():
+			return p.wait.Result(), nil
+		}
+		_, err := p.conn.Read(b[:])
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// kicked: look at the flags again
+		case err != nil:
+			p.cancel() // the client left
+			return hub.ReadResult{}, p.ctx.Err()
+		default:
+			// The client sent more, a pipelined request: answer now,
+			// as a wait that timed out; Connection: close drops the
+			// rest and the client asks again.
+			p.unread = true
+			return p.wait.Result(), nil
+		}
+	}
+}
+
+// kick sets flag and interrupts the connection's read. It runs on the
+// bus's, a timer's or a context's goroutine and does not block.
+func (p *parkedWait) kick(flag *atomic.Bool) {
+	flag.Store(true)
+	_ = p.conn.SetReadDeadline(time.Unix(1, 0))
 }
 
 // end answers the wait and closes the connection, then does what the
@@ -225,19 +285,25 @@ func (p *parkedWait) end() {
 	s.accessLog(p.ctx, p.method, p.path, p.remote, p.start, rb.status, int64(len(rb.body)), rb.code)
 	_ = p.conn.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	_, _ = p.conn.Write(rb.wire(time.Now()))
+	if p.unread {
+		p.closeGently()
+		return
+	}
 	_ = p.conn.Close()
 }
 
-// watchClose ends a parked wait when its client leaves. Like net/http's
-// background read, it reads one byte: an error (the client closed the
-// connection, or the parker did after answering) cancels the wait; data
-// (a pipelined request, which the answer's Connection: close drops) only
-// ends the watch, and the wait runs to its end.
-func watchClose(conn net.Conn, cancel context.CancelFunc) {
-	var b [1]byte
-	if _, err := conn.Read(b[:]); err != nil {
-		cancel()
+// closeGently closes a connection on which the client sent more than
+// was read: closed at once, the kernel would answer those bytes with a
+// reset, which can destroy the answer before the client reads it. As
+// net/http does, it closes the writing half, then reads what comes, for
+// at most half a second, before it closes.
+func (p *parkedWait) closeGently() {
+	if tc, ok := p.conn.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+		_ = p.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, _ = io.Copy(io.Discard, p.conn)
 	}
+	_ = p.conn.Close()
 }
 
 // responseBuffer is a ResponseWriter that keeps a whole response, for a

@@ -348,3 +348,24 @@ func TestQuickWaitStaysOnItsConnection(t *testing.T) {
 		t.Errorf("parked %d, connections reused %v; want none parked and the second wait on the first's connection", e.server.Parked(), reused)
 	}
 }
+
+// TestParkedWaitAnswersWhenTheClientSendsMore: a client that sends more
+// on a parked wait's connection (a pipelined request) gets the wait's
+// answer at once, an empty inbox, and the connection closed; nothing of
+// its mail is lost, it is read by the next wait.
+func TestParkedWaitAnswersWhenTheClientSendsMore(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.call("GET", "/inbox/bob", "", "bob") // read alice's first message
+	conn := e.rawWait("/inbox/bob/wait?timeout=600000", "bob")
+	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body, _ := readRaw(t, conn)
+	if resp.StatusCode != http.StatusOK || !resp.Close || !strings.Contains(body, `"messages":[]`) {
+		t.Fatalf("answer to a parked wait whose client sent more: %d close=%v %s", resp.StatusCode, resp.Close, body)
+	}
+	e.call("POST", "/messages", `{"to":"bob","body":"after"}`, "alice")
+	var res hub.ReadResult
+	e.mustJSON(e.call("GET", "/inbox/bob/wait?timeout=1000", "", "bob"), http.StatusOK, &res)
+	if len(res.Messages) != 1 || res.Messages[0].Body != "after" {
+		t.Errorf("the next wait: %+v, want the message sent after", res.Messages)
+	}
+}

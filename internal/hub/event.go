@@ -64,6 +64,11 @@ type Filter struct {
 	// needs to be woken sets a small one, so that thousands of parked
 	// waiters cost little memory.
 	Buffer int `json:"-"`
+	// Notify, when set, is called for each matching event instead of
+	// sending it to the subscription's channel: on the publisher's
+	// goroutine, under the bus's lock, so it must return at once. A
+	// parked wait uses it to be woken without a goroutine of its own.
+	Notify func() `json:"-"`
 }
 
 // Match reports whether e passes the filter.

@@ -631,6 +631,30 @@ func (p *ParkedWait) block(ctx context.Context) error {
 	return p.w.block(ctx)
 }
 
+// Park is for a transport that waits by its own means, without a
+// goroutine blocked in Finish: from now on wake is called, on the
+// publisher's goroutine and without blocking, whenever the caller may
+// have mail, and the transport times the rest of the wait itself (Park
+// returns the time left). The transport then calls Check after every
+// wake, and once before it waits (an event may have come while Park
+// switched over), and End when it is done. Finish must not be called.
+func (p *ParkedWait) Park(wake func()) time.Duration {
+	return p.w.notify(wake)
+}
+
+// Check reads the caller's inbox, under ctx, as a woken wait does; done
+// means there is something to answer: mail, or an error.
+func (p *ParkedWait) Check(ctx context.Context) (done bool, err error) {
+	p.ctx = ctx
+	return shallow(p.check)
+}
+
+// Result is what the last read found, as Finish returns it.
+func (p *ParkedWait) Result() ReadResult { return p.result() }
+
+// End releases the subscription and the caller's presence, after Park.
+func (p *ParkedWait) End() { p.end() }
+
 // FinishWithin is Finish for at most d. When the wait is still pending
 // after d it reports false and keeps everything it holds, so that
 // nothing committed meanwhile is missed; Finish must follow.

@@ -256,7 +256,9 @@ type pendingWait struct {
 	sub   Subscription
 	ch    <-chan Event // sub's
 	timer *time.Timer
-	check func() (bool, error)
+	// deadline is when the timer fires.
+	deadline time.Time
+	check    func() (bool, error)
 }
 
 // startWait subscribes, then runs check once. It returns nil when the
@@ -279,7 +281,8 @@ func startWait(bus Bus, f Filter, timeout time.Duration, check func() (bool, err
 		return nil, err
 	}
 	parked = true
-	return &pendingWait{bus: bus, f: f, sub: sub, ch: sub.C(), timer: time.NewTimer(timeout), check: check}, nil
+	return &pendingWait{bus: bus, f: f, sub: sub, ch: sub.C(), timer: time.NewTimer(timeout),
+		deadline: time.Now().Add(timeout), check: check}, nil
 }
 
 // block waits until check reports done, re-running it whenever the
@@ -320,6 +323,21 @@ func (w *pendingWait) woken() (bool, error) {
 	default:
 	}
 	return shallow(w.check)
+}
+
+// notify replaces the wait's channel and timer with calls of wake, for
+// a caller that waits by other means (ParkedWait.Park). It subscribes
+// anew before it drops the old subscription, so no event is missed, and
+// returns the time left until the timeout.
+func (w *pendingWait) notify(wake func()) time.Duration {
+	w.timer.Stop()
+	f := w.f
+	f.Notify = wake
+	old := w.sub
+	w.sub = w.bus.Subscribe(f)
+	w.ch = w.sub.C()
+	old.Close()
+	return time.Until(w.deadline)
 }
 
 // close stops the timer and ends the subscription.
