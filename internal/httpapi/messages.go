@@ -134,11 +134,11 @@ func (s *Server) handleReadInbox(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) handleWaitInbox(w http.ResponseWriter, r *http.Request) error {
 	// The request's goroutine parks for the whole wait: authenticate on a
-	// goroutine of its own (see shallow), since a token not cached yet is
+	// goroutine of its own (see hub.Shallow), since a token not cached yet is
 	// looked up in the store.
 	var c hub.Caller
 	var err error
-	shallow(func() { c, err = s.auth(r, pathAgent(r, "agent")) })
+	hub.Shallow(func() { c, err = s.auth(r, pathAgent(r, "agent")) })
 	if err != nil {
 		return err
 	}
@@ -213,24 +213,4 @@ func (s *Server) conversation(ctx context.Context, c hub.Caller, r *http.Request
 
 func (s *Server) search(ctx context.Context, c hub.Caller, _ *http.Request, q *query, pg hub.Page) (hub.HistoryResult, error) {
 	return s.svc.Search(ctx, c, q.String("q"), pg)
-}
-
-// shallow runs f on a goroutine of its own and waits for it. A handler
-// that parks its request's goroutine for long (a wait) runs its store
-// reads through shallow: the SQLite driver needs a deep stack, and a
-// goroutine keeps a grown stack while it blocks, so every parked request
-// would hold 16 to 32 KiB of stack it no longer uses. A panic in f is
-// raised again in the caller, where the access log's recovery sees it.
-func shallow(f func()) {
-	var p any
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer func() { p = recover() }()
-		f()
-	}()
-	<-done
-	if p != nil {
-		panic(p)
-	}
 }

@@ -346,21 +346,29 @@ func (w *pendingWait) close() {
 	w.sub.Close()
 }
 
-// shallow runs check on a goroutine of its own and waits for it, so that
-// the stack check grows is released when it returns instead of staying
-// with the caller's goroutine. A panic in check is raised again in the
+// Shallow runs f on a goroutine of its own and waits for it, so that
+// the stack f grows is released when it returns instead of staying with
+// the caller's goroutine: a goroutine keeps a grown stack while it
+// blocks, and the SQLite driver's frames are deep, so a long wait that
+// ran its store reads on its own goroutine would hold 16 to 32 KiB of
+// stack for as long as it waits. A panic in f is raised again in the
 // caller, where the request's recovery sees it.
-func shallow(check func() (bool, error)) (done bool, err error) {
+func Shallow(f func()) {
 	var p any
 	ran := make(chan struct{})
 	go func() {
 		defer close(ran)
 		defer func() { p = recover() }()
-		done, err = check()
+		f()
 	}()
 	<-ran
 	if p != nil {
 		panic(p)
 	}
+}
+
+// shallow is Shallow for a wait's check.
+func shallow(check func() (bool, error)) (done bool, err error) {
+	Shallow(func() { done, err = check() })
 	return done, err
 }

@@ -36,3 +36,20 @@ func TestShallow(t *testing.T) {
 		})
 	}
 }
+
+// Shallow runs f to completion before returning, and a panic in f is
+// raised again in the caller, where the request's recovery sees it.
+func TestShallowFunc(t *testing.T) {
+	ran := false
+	Shallow(func() { ran = true })
+	if !ran {
+		t.Fatal("Shallow returned before f ran")
+	}
+	defer func() {
+		if p := recover(); p != "bad auth" {
+			t.Fatalf("panic = %v, want %q", p, "bad auth")
+		}
+	}()
+	Shallow(func() { panic("bad auth") })
+	t.Fatal("Shallow did not raise the panic again")
+}
