@@ -35,6 +35,9 @@ const (
 	LockFile = "lock"
 	// DatabaseFile is the SQLite store.
 	DatabaseFile = "parley.db"
+	// SessionsFile keeps the dashboard's logins across restarts (package
+	// web): hashes of session ids, nothing that logs anyone in.
+	SessionsFile = "dashboard-sessions.json"
 )
 
 // Defaults for Config and the HTTP server.
@@ -356,7 +359,11 @@ func (h *Hub) route(secure bool) error {
 	})
 	// The dashboard at /dashboard/ reaches the API in process as the admin
 	// acting as human (package web).
-	dash, err := web.New(web.Options{API: h.api.Handler(), AdminSecret: h.adminSecret, Open: cfg.Open, Secure: secure, Logger: cfg.Logger.With("component", "web")})
+	dash, err := web.New(web.Options{
+		API: h.api.Handler(), AdminSecret: h.adminSecret, Open: cfg.Open, Secure: secure,
+		SessionFile: filepath.Join(cfg.DataDir, SessionsFile),
+		Logger:      cfg.Logger.With("component", "web"),
+	})
 	if err != nil {
 		return fmt.Errorf("hubserver: dashboard: %w", err)
 	}

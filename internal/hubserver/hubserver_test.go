@@ -172,6 +172,55 @@ func TestStartServesAndKeepsData(t *testing.T) {
 	}
 }
 
+// TestDashboardLoginOutlivesRestart logs a browser in to the dashboard
+// of a real hub, restarts the hub on the same data directory, and uses
+// the same cookie.
+func TestDashboardLoginOutlivesRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	h, err := hubserver.Start(context.Background(), hubserver.Config{DataDir: dir, Addr: "127.0.0.1:0", Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	login, err := http.NewRequest("POST", h.URL()+"/dashboard/login", strings.NewReader("secret="+h.AdminSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	login.Header.Set("Origin", h.URL())
+	res, err := noRedirect.Do(login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther || len(res.Cookies()) != 1 {
+		t.Fatalf("login: %d with cookies %v", res.StatusCode, res.Cookies())
+	}
+	cookie := res.Cookies()[0]
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, hubserver.SessionsFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("sessions file: %v, %v; want mode 0600", fi, err)
+	}
+
+	h2 := start(t, hubserver.Config{DataDir: dir})
+	req, err := http.NewRequest("GET", h2.URL()+"/dashboard/api/whoami", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(cookie)
+	res, err = noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var who struct{ Name string }
+	if err := json.NewDecoder(res.Body).Decode(&who); err != nil || res.StatusCode != http.StatusOK || who.Name != "human" {
+		t.Fatalf("dashboard call after restart: %d %+v %v", res.StatusCode, who, err)
+	}
+}
+
 func TestSecondHubOnSameDataIsLocked(t *testing.T) {
 	h := start(t, hubserver.Config{})
 	_, err := hubserver.Start(context.Background(), hubserver.Config{DataDir: h.DataDir(), Addr: "127.0.0.1:0"})

@@ -119,7 +119,7 @@ func secureFiles(dir string) error {
 	}
 	for _, name := range []string{
 		DatabaseFile, DatabaseFile + "-wal", DatabaseFile + "-shm", DatabaseFile + "-journal",
-		LockFile, AuditFile, config.AdminSecretFile,
+		LockFile, AuditFile, config.AdminSecretFile, SessionsFile,
 	} {
 		path := filepath.Join(dir, name)
 		fi, err := os.Stat(path)

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -20,23 +22,51 @@ func (s *session) checkCSRF(tok string) bool {
 	return tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.csrf)) == 1
 }
 
+// csrfFor derives a session's CSRF token from its id, so that nothing
+// kept about a session (in memory or in its file) is a secret: the id
+// lives only in the browser's cookie.
+func csrfFor(id string) string {
+	m := hmac.New(sha256.New, []byte(id))
+	m.Write([]byte("parley dashboard csrf"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
 // sessions holds logins and unused one-time login links, both keyed by
-// the SHA-256 of their secret so that a memory dump or a timing probe of
-// the map reveals nothing usable. It is safe for concurrent use.
+// the SHA-256 of their secret so that a memory dump, the sessions file
+// or a timing probe of the map reveals nothing usable. Logins are also
+// kept in a file when there is one (sessionFile), so that they outlive
+// a restart of the hub; links, valid for minutes, are not. It is safe
+// for concurrent use.
 type sessions struct {
-	max int
+	max  int
+	file *sessionFile // nil: logins live in memory only
+	log  *slog.Logger
 
 	mu    sync.Mutex
-	byKey map[[32]byte]*session
+	byKey map[[32]byte]time.Time // session id hash → expiry
 	links map[[32]byte]time.Time // link token hash → expiry
 }
 
-func newSessions(max int) *sessions {
-	return &sessions{
+func newSessions(max int, file *sessionFile, log *slog.Logger, now time.Time) *sessions {
+	ss := &sessions{
 		max:   max,
-		byKey: make(map[[32]byte]*session),
+		file:  file,
+		log:   log,
+		byKey: make(map[[32]byte]time.Time),
 		links: make(map[[32]byte]time.Time),
 	}
+	if file != nil {
+		loaded, err := file.load()
+		if err != nil {
+			log.Warn("dashboard sessions not restored: everyone logs in again", "err", err)
+		}
+		for k, exp := range loaded {
+			if now.Before(exp) {
+				ss.byKey[k] = exp
+			}
+		}
+	}
+	return ss
 }
 
 // randomToken returns 256 random bits, URL-safe.
@@ -51,11 +81,12 @@ func key(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
 // create starts a session and returns its id, which goes in the cookie.
 func (ss *sessions) create(now time.Time, ttl time.Duration) (id string, s *session) {
 	id = randomToken()
-	s = &session{csrf: randomToken(), expires: now.Add(ttl)}
+	s = &session{csrf: csrfFor(id), expires: now.Add(ttl)}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	ss.pruneLocked(now)
-	ss.byKey[key(id)] = s
+	ss.pruneSessionsLocked(now)
+	ss.byKey[key(id)] = s.expires
+	ss.saveLocked()
 	return id, s
 }
 
@@ -65,18 +96,32 @@ func (ss *sessions) get(id string, now time.Time) *session {
 		return nil
 	}
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s := ss.byKey[key(id)]
-	if s == nil || !now.Before(s.expires) {
+	exp, ok := ss.byKey[key(id)]
+	ss.mu.Unlock()
+	if !ok || !now.Before(exp) {
 		return nil
 	}
-	return s
+	return &session{csrf: csrfFor(id), expires: exp}
 }
 
 func (ss *sessions) remove(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	delete(ss.byKey, key(id))
+	ss.saveLocked()
+}
+
+// saveLocked writes the logins to the file, if there is one. A failed
+// write is logged and the logins go on in memory: a restart would then
+// ask people to log in again, or keep a session that was logged out, until
+// it expires (the browser dropped its cookie at logout).
+func (ss *sessions) saveLocked() {
+	if ss.file == nil {
+		return
+	}
+	if err := ss.file.save(ss.byKey); err != nil {
+		ss.log.Error("save dashboard sessions", "err", err)
+	}
 }
 
 // newLink returns a one-time login token valid until expires.
@@ -84,7 +129,7 @@ func (ss *sessions) newLink(now, expires time.Time) string {
 	tok := randomToken()
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	ss.pruneLocked(now)
+	ss.pruneLinksLocked(now)
 	ss.links[key(tok)] = expires
 	return tok
 }
@@ -103,37 +148,39 @@ func (ss *sessions) takeLink(tok string, now time.Time) bool {
 	return ok && now.Before(exp)
 }
 
-// pruneLocked drops what has expired and, while either map is full, the
-// entry closest to expiry.
-func (ss *sessions) pruneLocked(now time.Time) {
-	for k, s := range ss.byKey {
-		if !now.Before(s.expires) {
-			delete(ss.byKey, k)
-		}
-	}
-	for k, exp := range ss.links {
+// pruneSessionsLocked drops the logins that have expired and, while
+// there are max of them, the one closest to expiry.
+func (ss *sessions) pruneSessionsLocked(now time.Time) {
+	dropExpired(ss.byKey, now)
+	dropSoonest(ss.byKey, ss.max)
+}
+
+// pruneLinksLocked does the same for the one-time links.
+func (ss *sessions) pruneLinksLocked(now time.Time) {
+	dropExpired(ss.links, now)
+	dropSoonest(ss.links, ss.max)
+}
+
+// dropExpired deletes the entries of m that have expired by now.
+func dropExpired(m map[[32]byte]time.Time, now time.Time) {
+	for k, exp := range m {
 		if !now.Before(exp) {
-			delete(ss.links, k)
+			delete(m, k)
 		}
 	}
-	for len(ss.byKey) >= ss.max {
-		var oldest [32]byte
+}
+
+// dropSoonest deletes the entries closest to expiry until m has fewer
+// than max.
+func dropSoonest(m map[[32]byte]time.Time, max int) {
+	for len(m) >= max {
+		var soonest [32]byte
 		var at time.Time
-		for k, s := range ss.byKey {
-			if at.IsZero() || s.expires.Before(at) {
-				oldest, at = k, s.expires
-			}
-		}
-		delete(ss.byKey, oldest)
-	}
-	for len(ss.links) >= ss.max {
-		var oldest [32]byte
-		var at time.Time
-		for k, exp := range ss.links {
+		for k, exp := range m {
 			if at.IsZero() || exp.Before(at) {
-				oldest, at = k, exp
+				soonest, at = k, exp
 			}
 		}
-		delete(ss.links, oldest)
+		delete(m, soonest)
 	}
 }

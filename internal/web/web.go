@@ -67,6 +67,11 @@ type Options struct {
 	// MaxSessions bounds the sessions and the pending links kept in
 	// memory; the oldest go first.
 	MaxSessions int
+	// SessionFile is where logins are kept so that they outlive a
+	// restart of the hub (the SHA-256 of each session id and its expiry,
+	// bound to AdminSecret). Empty: logins live in memory only, and a
+	// restarted hub asks people to log in again.
+	SessionFile string
 	// Now returns the current time; tests inject a clock.
 	Now func() time.Time
 	// Logger receives the dashboard's logs.
@@ -106,8 +111,7 @@ func (o *Options) setDefaults() {
 }
 
 // Handler serves the dashboard. It is an http.Handler and is safe for
-// concurrent use. Sessions live in memory: a restarted hub asks people
-// to log in again.
+// concurrent use.
 type Handler struct {
 	opts     Options
 	log      *slog.Logger
@@ -116,6 +120,15 @@ type Handler struct {
 	assets   *assets
 	index    *template.Template
 	login    *template.Template
+}
+
+// sessionFileOf is where opts keep logins, or nil for memory only. With
+// login off (Open) there is nothing worth keeping.
+func sessionFileOf(opts Options) *sessionFile {
+	if opts.SessionFile == "" || opts.Open {
+		return nil
+	}
+	return &sessionFile{path: opts.SessionFile, binding: bindingOf(opts.AdminSecret)}
 }
 
 // New returns a Handler, or an error if opts are not valid.
@@ -132,7 +145,7 @@ func New(opts Options) (*Handler, error) {
 		opts:     opts,
 		log:      opts.Logger,
 		mux:      http.NewServeMux(),
-		sessions: newSessions(opts.MaxSessions),
+		sessions: newSessions(opts.MaxSessions, sessionFileOf(opts), opts.Logger, opts.Now()),
 		assets:   as,
 	}
 	funcs := template.FuncMap{"asset": as.url}
