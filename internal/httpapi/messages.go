@@ -157,7 +157,7 @@ func (s *Server) handleWaitInbox(w http.ResponseWriter, r *http.Request) error {
 	}
 	if wait != nil {
 		var done bool
-		if res, done, err = s.finishHere(r, wait, parkAfter); err != nil {
+		if res, done, err = s.finishInGrace(r, wait); err != nil {
 			return err
 		}
 		if !done {

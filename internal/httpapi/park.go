@@ -9,10 +9,12 @@ package httpapi
 // the request's headers. A hub with thousands of agents in a long poll
 // spends most of its memory there. So when a wait's first read of the
 // inbox finds nothing (hub.Service.StartWait) and nothing comes within
-// parkAfter, the handler takes the connection out of net/http (Hijack,
-// HTTP/1.x only) and parks the wait on one goroutine of its own, asleep
-// in a read of the connection (which notices a client that leaves) that
-// the bus, a timer or the hub's shutdown interrupt (waitOnConn). It
+// parkAfter (or at once, in a crowd: crowdedGrace), the handler takes
+// the connection out of net/http (Hijack,
+// HTTP/1.x only) and parks it with no goroutine at all: the bus, a
+// timer, the hub's shutdown and a watcher of the connection (the client
+// leaves or sends more; watch.go) each kick it, and a kick runs one
+// short step on a goroutine of its own (parkedWait.step). A parked wait
 // holds the connection, the hub.ParkedWait and the little the answer
 // and the access log need. When the wait ends, it writes the answer the
 // handler would have written, byte for byte, with Connection: close,
@@ -25,12 +27,10 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,16 +44,19 @@ import (
 type parking struct {
 	ctx    context.Context // ends with Shutdown: every parked wait ends
 	cancel context.CancelFunc
+	watch  connWatcher // tells parked waits that their client left or sent more
 
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup // parked waits not yet answered
-	n      atomic.Int64   // parked waits now
+	mu      sync.Mutex
+	closed  bool
+	wg      sync.WaitGroup // parked waits not yet answered
+	n       atomic.Int64   // parked waits now
+	inGrace atomic.Int64   // waits in their parkAfter on net/http's goroutine
+	crowd   int64          // crowdedGrace; tests set less
 }
 
 func newParking() *parking {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &parking{ctx: ctx, cancel: cancel}
+	return &parking{ctx: ctx, cancel: cancel, watch: newConnWatcher(), crowd: crowdedGrace}
 }
 
 // add counts one more parked wait, unless Shutdown has begun.
@@ -94,6 +97,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		pk.watch.close()
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -106,6 +110,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // the answer. Those that idle longer, the ones that add up to memory,
 // move off net/http.
 const parkAfter = 250 * time.Millisecond
+
+// crowdedGrace is how many waits may be in their parkAfter at once; the
+// next parks at once. A crowd of agents waiting at the same moment (a
+// fleet starting, or reconnecting to a restarted hub) would otherwise
+// hold net/http's memory for every one of them at the same time.
+const crowdedGrace = 256
+
+// finishInGrace waits on the request's goroutine for parkAfter, or not
+// at all when crowdedGrace other waits are doing so.
+func (s *Server) finishInGrace(r *http.Request, wait *hub.ParkedWait) (res hub.ReadResult, done bool, err error) {
+	pk := s.parking
+	if pk.inGrace.Add(1) > pk.crowd {
+		pk.inGrace.Add(-1)
+		return hub.ReadResult{}, false, nil
+	}
+	defer pk.inGrace.Add(-1)
+	return s.finishHere(r, wait, parkAfter)
+}
 
 // finishHere waits on the request's goroutine: for at most d when d is
 // positive (done false: the wait goes on), else to its end. It ends with
@@ -145,13 +167,21 @@ type parkedWait struct {
 	// then after holds the middleware's deferred work (whenDone).
 	handled chan struct{}
 	after   []func()
-	// What the wait returned.
-	res hub.ReadResult
-	err error
-	// Set by kick: there may be mail, the time is up, the hub shuts down.
-	woken, timedOut, canceled atomic.Bool
-	// unread says the client sent bytes the wait did not read.
-	unread bool
+	// What the wait returned, or the panic it ended with.
+	res      hub.ReadResult
+	err      error
+	panicked any
+	// Set by kick: there may be mail, the time is up, the hub shuts
+	// down, the client left, the client sent bytes the wait did not read
+	// (unread).
+	woken, timedOut, canceled, left, unread atomic.Bool
+	// stepping is set while a step runs, and for good once the wait is
+	// over: at most one goroutine works on the wait at a time.
+	stepping atomic.Bool
+	// What arm arranged, released by finish.
+	timer     *time.Timer
+	stopCtx   func() bool
+	stopWatch func()
 }
 
 // park moves a wait whose first read found nothing off net/http, if it
@@ -190,81 +220,119 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, wait *hub.ParkedWa
 		p.header = h.Clone()
 	}
 	lw.park = p
-	go p.run()
+	p.arm()
 	return true
 }
 
-// run is the parked wait's one goroutine: it answers the wait when it
-// ends, after releasing what the wait holds.
-func (p *parkedWait) run() {
-	defer p.end()
-	defer p.wait.End()
-	p.res, p.err = p.waitOnConn()
+// arm arms what can end the wait: the bus (hub.ParkedWait.Park), a
+// timer, the hub's shutdown and the connection's watcher. It holds
+// stepping while it does, so that a kick meanwhile cannot run a step
+// before finish has everything to release; then it runs the first step
+// itself, since an event may have come while Park switched over.
+func (p *parkedWait) arm() {
+	p.stepping.Store(true)
+	remaining := p.wait.Park(func() { p.kick(&p.woken) })
+	p.timer = time.AfterFunc(remaining, func() { p.kick(&p.timedOut) })
+	p.stopCtx = context.AfterFunc(p.ctx, func() { p.kick(&p.canceled) })
+	p.stopWatch = p.s.parking.watch.watch(p.conn, p.clientDid)
+	p.woken.Store(true)
+	go p.step()
 }
 
-// waitOnConn waits on the connection itself: a read that returns when
-// the client leaves (or sends more), interrupted by a read deadline in
-// the past whenever there may be mail (hub.ParkedWait.Park calls kick
-// from the bus), the wait times out (time.AfterFunc) or the hub shuts
-// down (context.AfterFunc). So a parked wait is one goroutine asleep in
-// a read, where a goroutine selecting on the wake-ups plus one reading
-// the connection would be two.
-func (p *parkedWait) waitOnConn() (hub.ReadResult, error) {
-	remaining := p.wait.Park(func() { p.kick(&p.woken) })
-	timer := time.AfterFunc(remaining, func() { p.kick(&p.timedOut) })
-	defer timer.Stop()
-	stop := context.AfterFunc(p.ctx, func() { p.kick(&p.canceled) })
-	defer stop()
-	p.woken.Store(true) // an event may have come while Park switched over
-	var b [1]byte
+// clientDid is the watcher's report.
+func (p *parkedWait) clientDid(ev clientEvent) {
+	switch ev {
+	case clientLeft:
+		p.kick(&p.left)
+	case clientSentMore:
+		p.kick(&p.unread)
+	}
+}
+
+// kick sets flag and runs a step unless one is running, which will see
+// the flag. It runs on the bus's, a timer's, a context's or the
+// watcher's goroutine and does not block.
+func (p *parkedWait) kick(flag *atomic.Bool) {
+	flag.Store(true)
+	if p.stepping.CompareAndSwap(false, true) {
+		go p.step()
+	}
+}
+
+// step handles the kicks so far, on a goroutine that holds stepping: it
+// ends the wait when there is an answer, else lets go of stepping and
+// looks again for a kick that came meanwhile.
+func (p *parkedWait) step() {
 	for {
-		// Cleared before the flags are read: a kick after this point
-		// interrupts the read below, one before it is seen here.
-		_ = p.conn.SetReadDeadline(time.Time{})
-		switch {
-		case p.canceled.Load():
-			return hub.ReadResult{}, p.ctx.Err()
-		case p.woken.Swap(false):
-			if done, err := p.wait.Check(p.ctx); done || err != nil {
-				return p.wait.Result(), err
-			}
-			continue
-		case p.timedOut.Load():
-			return p.wait.Result(), nil
+		if p.settle() {
+			p.finish()
+			return // stepping stays set: nothing runs after the end
 		}
-		_, err := p.conn.Read(b[:])
-		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			// kicked: look at the flags again
-		case err != nil:
-			p.cancel() // the client left
-			return hub.ReadResult{}, p.ctx.Err()
-		default:
-			// The client sent more, a pipelined request: answer now,
-			// as a wait that timed out; Connection: close drops the
-			// rest and the client asks again.
-			p.unread = true
-			return p.wait.Result(), nil
+		p.stepping.Store(false)
+		if !p.kicked() || !p.stepping.CompareAndSwap(false, true) {
+			return
 		}
 	}
 }
 
-// kick sets flag and interrupts the connection's read. It runs on the
-// bus's, a timer's or a context's goroutine and does not block.
-func (p *parkedWait) kick(flag *atomic.Bool) {
-	flag.Store(true)
-	_ = p.conn.SetReadDeadline(time.Unix(1, 0))
+// kicked reports whether a kick is waiting for settle.
+func (p *parkedWait) kicked() bool {
+	return p.canceled.Load() || p.left.Load() || p.woken.Load() || p.unread.Load() || p.timedOut.Load()
+}
+
+// settle looks at the kicks and reports whether the wait is over, with
+// its answer in p.res and p.err (or p.panicked). Woken, it reads the
+// inbox.
+func (p *parkedWait) settle() (over bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.panicked, over = v, true
+		}
+	}()
+	switch {
+	case p.canceled.Load():
+		p.err = p.ctx.Err()
+		return true
+	case p.left.Load():
+		p.cancel()
+		p.err = p.ctx.Err()
+		return true
+	case p.woken.Swap(false):
+		done, err := p.wait.Check(p.ctx)
+		if done || err != nil {
+			p.res, p.err = p.wait.Result(), err
+			return true
+		}
+		return false
+	case p.unread.Load(), p.timedOut.Load():
+		// A timeout, or a pipelined request: answer now, as a wait that
+		// timed out; Connection: close drops the rest and the client
+		// asks again.
+		p.res = p.wait.Result()
+		return true
+	}
+	return false
+}
+
+// finish releases what arm arranged and what the wait holds, then
+// answers.
+func (p *parkedWait) finish() {
+	defer p.end()
+	p.timer.Stop()
+	p.stopCtx()
+	p.stopWatch()
+	p.wait.End()
 }
 
 // end answers the wait and closes the connection, then does what the
-// middleware left for the end of the request and logs it. Deferred by
-// run, it answers a panic in Finish with a 500, as logRequests does.
+// middleware left for the end of the request and logs it. It answers a
+// panic in a step with a 500, as logRequests does.
 func (p *parkedWait) end() {
 	s := p.s
 	defer s.parking.done()
 	defer p.cancel()
 	rb := newResponseBuffer(p.header)
-	switch v := recover(); {
+	switch v := p.panicked; {
 	case v != nil:
 		s.logPanic(p.ctx, p.method, p.path, v)
 		rb.code = hub.CodeInternal
@@ -285,7 +353,7 @@ func (p *parkedWait) end() {
 	s.accessLog(p.ctx, p.method, p.path, p.remote, p.start, rb.status, int64(len(rb.body)), rb.code)
 	_ = p.conn.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	_, _ = p.conn.Write(rb.wire(time.Now()))
-	if p.unread {
+	if p.unread.Load() {
 		p.closeGently()
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -349,6 +350,40 @@ func TestQuickWaitStaysOnItsConnection(t *testing.T) {
 	}
 }
 
+// A wait that finds crowdedGrace others in their grace period parks at
+// once: mail that comes right after its first read is answered from the
+// parked wait, with Connection: close, where an uncrowded wait would
+// answer on its kept connection (TestQuickWaitStaysOnItsConnection).
+func TestCrowdedWaitParksAtOnce(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.server.SetCrowdedGrace(0)
+	e.call("GET", "/inbox/bob", "", "bob") // read alice's first message
+	base := e.bus.Subscribers()
+	done := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", e.http.URL+"/inbox/bob/wait?timeout=10000", nil)
+		req.Header.Set("Authorization", e.authHeader("bob"))
+		resp, err := e.http.Client().Do(req)
+		if err != nil {
+			t.Error(err)
+			done <- nil
+			return
+		}
+		done <- resp
+	}()
+	eventually(t, "the wait to subscribe", func() bool { return e.bus.Subscribers() > base })
+	e.call("POST", "/messages", `{"to":"bob","body":"right away"}`, "alice")
+	resp := <-done
+	if resp == nil {
+		return
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !resp.Close || !strings.Contains(string(b), "right away") {
+		t.Fatalf("crowded wait: %d close=%v %s; want the message from a parked wait", resp.StatusCode, resp.Close, b)
+	}
+}
+
 // TestParkedWaitAnswersWhenTheClientSendsMore: a client that sends more
 // on a parked wait's connection (a pipelined request) gets the wait's
 // answer at once, an empty inbox, and the connection closed; nothing of
@@ -367,5 +402,45 @@ func TestParkedWaitAnswersWhenTheClientSendsMore(t *testing.T) {
 	e.mustJSON(e.call("GET", "/inbox/bob/wait?timeout=1000", "", "bob"), http.StatusOK, &res)
 	if len(res.Messages) != 1 || res.Messages[0].Body != "after" {
 		t.Errorf("the next wait: %+v, want the message sent after", res.Messages)
+	}
+}
+
+// On Linux a parked wait holds no goroutine: one epoll goroutine watches
+// every parked connection, and a wake runs a short-lived one. Then a
+// message wakes them all and each answers.
+func TestParkedWaitsHoldNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("without epoll each parked wait keeps a goroutine reading its connection")
+	}
+	const n = 40
+	e := newEnv(t, envOptions{})
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("w%02d", i)
+		e.register(names[i], "parked")
+	}
+	conns := make([]net.Conn, n)
+	conns[0] = e.rawWait("/inbox/"+names[0]+"/wait?timeout=600000", names[0])
+	base := runtime.NumGoroutine() // the watcher runs from the first wait on
+	host := strings.TrimPrefix(e.http.URL, "http://")
+	for i := 1; i < n; i++ { // all at once: each parks after 250 ms
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		fmt.Fprintf(conn, "GET /inbox/%s/wait?timeout=600000 HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\n\r\n", names[i], host, e.authHeader(names[i]))
+		conns[i] = conn
+	}
+	eventually(t, "every wait to park", func() bool { return e.server.Parked() == n })
+	// net/http's goroutines of the requests before they parked may take a
+	// moment to end.
+	eventually(t, "parked waits to hold no goroutine", func() bool { return runtime.NumGoroutine() < base+n/4 })
+	e.call("POST", "/messages", `{"to":"role:parked","body":"wake up"}`, "alice")
+	for i, conn := range conns {
+		resp, body, _ := readRaw(t, conn)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "wake up") {
+			t.Fatalf("wait %d: %d %s", i, resp.StatusCode, body)
+		}
 	}
 }

@@ -551,8 +551,8 @@ func (s *Service) Wait(ctx context.Context, c Caller, opts ReadOptions, timeout 
 // nil ParkedWait. Otherwise the wait must block: it returns a ParkedWait
 // whose Finish blocks for the rest of the timeout. Nothing committed
 // between the read and Finish is missed, since the subscription came
-// first. A transport uses the gap to move the wait to a goroutine that
-// holds less than a request does (package httpapi, park.go).
+// first. A transport uses the gap to move the wait off the request's
+// goroutine (package httpapi, park.go: to no goroutine at all).
 func (s *Service) StartWait(ctx context.Context, c Caller, opts ReadOptions, timeout time.Duration) (ReadResult, *ParkedWait, error) {
 	if !c.IsAgent() {
 		return ReadResult{}, nil, Errorf(CodeForbidden, "waiting needs an agent token")

@@ -79,6 +79,11 @@ func (c *limitConn) Close() error {
 	return c.Conn.Close()
 }
 
+// NetConn returns the connection underneath, as tls.Conn.NetConn does,
+// for code that needs its file descriptor: a parked wait's watcher
+// (package httpapi).
+func (c *limitConn) NetConn() net.Conn { return c.Conn }
+
 // CloseWrite half-closes a TCP connection, as http.Server does before
 // closing one whose request body it did not read, so the client gets the
 // answer rather than a reset.
