@@ -154,7 +154,7 @@ type parkedWait struct {
 	s    *Server
 	conn net.Conn
 	wait *hub.ParkedWait
-	// ctx ends the wait: Shutdown, or the client leaving (watchClose).
+	// ctx ends the wait: Shutdown, or the client leaving (the watcher).
 	ctx    context.Context
 	cancel context.CancelFunc
 	// header holds what middleware set on the response before the
@@ -215,7 +215,6 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, wait *hub.ParkedWa
 		handled: make(chan struct{}),
 	}
 	p.ctx, p.cancel = context.WithCancel(s.parking.ctx)
-	p.ctx.Done() // made here, not on run's small stack (see run)
 	if h := w.Header(); len(h) > 0 {
 		p.header = h.Clone()
 	}
