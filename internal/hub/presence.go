@@ -25,6 +25,7 @@ func (s *Service) Connect(ctx context.Context, name string) (release func()) {
 	p := s.presenceLocked(name)
 	p.conns++
 	p.lastSeen = s.now()
+	goodbyes := p.goodbyes
 	s.mu.Unlock()
 	s.announcePresence(ctx, name)
 	var done bool
@@ -37,6 +38,9 @@ func (s *Service) Connect(ctx context.Context, name string) (release func()) {
 			return
 		}
 		done = true
+		if p.goodbyes != goodbyes {
+			return // a goodbye came since: this connection no longer counts
+		}
 		if p.conns > 0 {
 			p.conns--
 			p.lastSeen = s.now()
@@ -45,11 +49,15 @@ func (s *Service) Connect(ctx context.Context, name string) (release func()) {
 }
 
 // Disconnect marks the named agent offline at once, whatever its last
-// request: its bridge has said goodbye.
+// request: its bridge has said goodbye. The connections it still holds
+// are on their way out; they no longer keep it online, nor does their
+// closing, which may reach the hub after the goodbye.
 func (s *Service) Disconnect(ctx context.Context, name string) {
 	s.mu.Lock()
 	if p := s.presence[name]; p != nil {
 		p.lastSeen = time.Time{}
+		p.conns = 0
+		p.goodbyes++
 	}
 	s.mu.Unlock()
 	s.announcePresence(ctx, name)

@@ -120,7 +120,11 @@ type Service struct {
 }
 
 type presence struct {
+	// conns counts the connections held since the last goodbye
+	// (Disconnect), which voids the ones opened before it: they are
+	// closing, and their releases must not bring the agent back.
 	conns    int
+	goodbyes int // Disconnects so far; a connection remembers the count it began under
 	lastSeen time.Time
 	online   bool // as last announced
 }

@@ -542,6 +542,44 @@ func TestPresenceFollowsConnectionsAndRenames(t *testing.T) {
 	}
 }
 
+// TestGoodbyeOutweighsClosingConnections: a bridge that says goodbye
+// takes its agent offline at once, although its connections close
+// after; a connection opened after the goodbye counts again.
+func TestGoodbyeOutweighsClosingConnections(t *testing.T) {
+	e := newEnv(t, hub.Options{PresenceTimeout: time.Hour})
+	ctx := context.Background()
+	e.register("bob", "")
+	online := func() bool {
+		t.Helper()
+		p, err := e.svc.Peer(ctx, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Online
+	}
+	stream, wait := e.svc.Connect(ctx, "bob"), e.svc.Connect(ctx, "bob")
+	e.svc.Disconnect(ctx, "bob")
+	if online() {
+		t.Fatal("bob said goodbye but shows online while its connections close")
+	}
+	stream()
+	if online() {
+		t.Fatal("a connection closing after the goodbye brought bob back online")
+	}
+	again := e.svc.Connect(ctx, "bob")
+	if !online() {
+		t.Fatal("bob connected again after the goodbye but shows offline")
+	}
+	wait() // the last connection from before the goodbye
+	if !online() {
+		t.Fatal("an old connection closing took away the new one")
+	}
+	again()
+	if !online() {
+		t.Fatal("released just now, bob should stay online for the presence timeout")
+	}
+}
+
 func TestUnknownThreadIsNotFound(t *testing.T) {
 	e := newEnv(t, hub.Options{})
 	alice := e.register("alice", "")
