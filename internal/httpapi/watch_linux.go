@@ -22,6 +22,7 @@ func newConnWatcher() connWatcher {
 type epollWatcher struct {
 	startOnce sync.Once
 	startErr  error
+	closeOnce sync.Once
 	epfd      int
 	wakefd    int // an eventfd: a write ends the loop
 	done      chan struct{}
@@ -137,19 +138,22 @@ func (w *epollWatcher) loop() {
 	}
 }
 
-// close ends the loop and releases the descriptors. Watches that are
-// left are not notified.
+// close ends the loop and releases the descriptors, once: a second
+// close must not close descriptors that now belong to someone else.
+// Watches that are left are not notified.
 func (w *epollWatcher) close() {
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-	w.startOnce.Do(func() { w.startErr = errors.New("closed") })
-	if w.startErr != nil {
-		return
-	}
-	one := [8]byte{1}
-	_, _ = unix.Write(w.wakefd, one[:])
-	<-w.done
-	unix.Close(w.wakefd)
-	unix.Close(w.epfd)
+	w.closeOnce.Do(func() {
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		w.startOnce.Do(func() { w.startErr = errors.New("closed") })
+		if w.startErr != nil {
+			return
+		}
+		one := [8]byte{1}
+		_, _ = unix.Write(w.wakefd, one[:])
+		<-w.done
+		unix.Close(w.wakefd)
+		unix.Close(w.epfd)
+	})
 }
