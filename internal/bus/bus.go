@@ -4,6 +4,8 @@
 package bus
 
 import (
+	"maps"
+	"strings"
 	"sync"
 
 	"github.com/parley-dev/parley/internal/hub"
@@ -14,14 +16,18 @@ import (
 const DefaultBuffer = 256
 
 // Bus implements hub.Bus. Subscriptions that name agents are indexed by
-// agent, so publishing costs the number of interested subscribers, not
-// the number of all subscribers. The zero value is not usable; call New.
+// agent, and the others by the kinds they name, so publishing costs the
+// number of interested subscribers, not the number of all subscribers:
+// every agent's event stream watches for revocations (hub.UntilRevoked),
+// and those thousands of watches must not be visited for every message.
+// The zero value is not usable; call New.
 type Bus struct {
 	buffer int
 
 	mu      sync.RWMutex // guards the maps and each sub's closed flag
 	byAgent map[string]map[*sub]struct{}
-	all     map[*sub]struct{}
+	byKind  map[string]map[*sub]struct{} // no agents: under each kind named
+	all     map[*sub]struct{}            // no agents, no kinds
 }
 
 var _ hub.Bus = (*Bus)(nil)
@@ -35,6 +41,7 @@ func New(buffer int) *Bus {
 	return &Bus{
 		buffer:  buffer,
 		byAgent: make(map[string]map[*sub]struct{}),
+		byKind:  make(map[string]map[*sub]struct{}),
 		all:     make(map[*sub]struct{}),
 	}
 }
@@ -65,22 +72,88 @@ func (b *Bus) Subscribe(f hub.Filter) hub.Subscription {
 	if f.Notify != nil {
 		size = 0 // never sent to: it only closes
 	}
+	f.Kinds = widestKinds(f.Kinds)
 	s := &sub{bus: b, filter: f, ch: make(chan hub.Event, size)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(f.Agents) == 0 {
+	switch {
+	case len(f.Agents) > 0:
+		for _, a := range f.Agents {
+			addTo(b.byAgent, a, s)
+		}
+		return s
+	case f.Private != "":
+		// Its private events come through the agent index (see send).
+		addTo(b.byAgent, f.Private, s)
+	}
+	if len(f.Kinds) == 0 {
 		b.all[s] = struct{}{}
 		return s
 	}
-	for _, a := range f.Agents {
-		m := b.byAgent[a]
-		if m == nil {
-			m = make(map[*sub]struct{})
-			b.byAgent[a] = m
-		}
-		m[s] = struct{}{}
+	for _, k := range publicKinds(f) {
+		addTo(b.byKind, k, s)
 	}
 	return s
+}
+
+// publicKinds is the part of f.Kinds a subscription is indexed under by
+// kind: all of them, but for a Private one the kinds that are wholly
+// private, which reach it through the agent index.
+func publicKinds(f hub.Filter) []string {
+	if f.Private == "" {
+		return f.Kinds
+	}
+	var out []string
+	for _, k := range f.Kinds {
+		if !hub.PrivateKind(k) && !hub.PrivateKind(k+".") {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func addTo(index map[string]map[*sub]struct{}, key string, s *sub) {
+	m := index[key]
+	if m == nil {
+		m = make(map[*sub]struct{})
+		index[key] = m
+	}
+	m[s] = struct{}{}
+}
+
+func removeFrom(index map[string]map[*sub]struct{}, key string, s *sub) {
+	if m := index[key]; m != nil {
+		delete(m, s)
+		if len(m) == 0 {
+			delete(index, key)
+		}
+	}
+}
+
+// widestKinds drops the kinds another kind of the list covers ("message"
+// covers "message.sent") and repeats, so that an event's kind reaches a
+// subscription through one entry of the kind index only.
+func widestKinds(kinds []string) []string {
+	var out []string
+	for i, k := range kinds {
+		covered := false
+		for j, o := range kinds {
+			if j != i && (coversKind(o, k) && o != k || o == k && j < i) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// coversKind reports whether filter kind k matches event kind kind, as
+// hub.Filter does: exactly, or as a prefix before a dot.
+func coversKind(k, kind string) bool {
+	return k == kind || len(kind) > len(k) && kind[len(k)] == '.' && kind[:len(k)] == k
 }
 
 func (b *Bus) removeLocked(s *sub) {
@@ -90,13 +163,17 @@ func (b *Bus) removeLocked(s *sub) {
 	s.closed = true
 	close(s.ch)
 	delete(b.all, s)
-	for _, a := range s.filter.Agents {
-		if m := b.byAgent[a]; m != nil {
-			delete(m, s)
-			if len(m) == 0 {
-				delete(b.byAgent, a)
-			}
+	if len(s.filter.Agents) > 0 {
+		for _, a := range s.filter.Agents {
+			removeFrom(b.byAgent, a, s)
 		}
+		return
+	}
+	if s.filter.Private != "" {
+		removeFrom(b.byAgent, s.filter.Private, s)
+	}
+	for _, k := range publicKinds(s.filter) {
+		removeFrom(b.byKind, k, s)
 	}
 }
 
@@ -107,6 +184,12 @@ func (b *Bus) Publish(events ...hub.Event) {
 	b.mu.RLock()
 	for _, e := range events {
 		slow = b.deliverLocked(e, b.all, slow)
+		if len(b.byKind) > 0 {
+			// The event's kind and each prefix of it before a dot.
+			for i := len(e.Kind); i > 0; i = strings.LastIndexByte(e.Kind[:i], '.') {
+				slow = b.deliverLocked(e, b.byKind[e.Kind[:i]], slow)
+			}
+		}
 		if len(b.byAgent) == 0 {
 			continue
 		}
@@ -159,6 +242,11 @@ func (b *Bus) send(s *sub, e hub.Event, indexed bool, slow []*sub) []*sub {
 	if s.closed {
 		return slow
 	}
+	if len(s.filter.Agents) == 0 && s.filter.Private != "" && indexed != hub.PrivateKind(e.Kind) {
+		// A Private subscription takes private events from the agent
+		// index and the others from the kind index, never both.
+		return slow
+	}
 	if indexed && !s.filter.MatchKindAndSubject(e) || !indexed && !s.filter.Match(e) {
 		return slow
 	}
@@ -178,12 +266,13 @@ func (b *Bus) send(s *sub, e hub.Event, indexed bool, slow []*sub) []*sub {
 func (b *Bus) Subscribers() int {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	n := len(b.all)
-	seen := map[*sub]struct{}{}
-	for _, m := range b.byAgent {
-		for s := range m {
-			seen[s] = struct{}{}
+	seen := maps.Clone(b.all)
+	for _, index := range []map[string]map[*sub]struct{}{b.byAgent, b.byKind} {
+		for _, m := range index {
+			for s := range m {
+				seen[s] = struct{}{}
+			}
 		}
 	}
-	return n + len(seen)
+	return len(seen)
 }

@@ -73,6 +73,32 @@ func BenchmarkPublishAmongIdle(b *testing.B) {
 	}
 }
 
+// BenchmarkPublishAmongStreams publishes a direct message while n agents
+// follow event streams as their bridges do (the kinds pushed into a
+// session, Private to the agent), each stream also watching for its
+// agent's revocation (hub.UntilRevoked: a few admin kinds): with
+// subscriptions indexed by kind and private events by agent, neither
+// the watches nor the other agents' streams are visited.
+func BenchmarkPublishAmongStreams(b *testing.B) {
+	for _, n := range []int{0, 1000, 10_000} {
+		b.Run("streams="+strconv.Itoa(n), func(b *testing.B) {
+			bs := bus.New(0)
+			for i := range n {
+				bs.Subscribe(hub.Filter{Kinds: []string{hub.EventAdminRevoke, hub.EventAdminRelease, hub.EventAgentDeregistered, hub.EventHubReset}})
+				bs.Subscribe(hub.Filter{Private: "agent" + strconv.Itoa(i),
+					Kinds: []string{hub.EventHubReset, hub.EventMessageSent, hub.EventCommandSent, hub.EventSignalEmitted}})
+			}
+			bob := bs.Subscribe(waiterFilter("bob"))
+			e := benchEvent("alice", []string{"bob"})
+			b.ReportAllocs()
+			for b.Loop() {
+				bs.Publish(e)
+				<-bob.C()
+			}
+		})
+	}
+}
+
 // BenchmarkSubscribeClose is what every wait pays to subscribe and
 // unsubscribe, with n other waiters parked; B/op shows the memory a
 // parked waiter's subscription holds.

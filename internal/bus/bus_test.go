@@ -41,9 +41,19 @@ func TestPublishRoutesByFilter(t *testing.T) {
 		{"an actor", hub.Filter{Agents: []string{"bob"}}, []string{"message.sent:1", "signal.emitted:ready"}},
 		{"actor and target of one event, delivered once", hub.Filter{Agents: []string{"alice", "bob"}}, []string{"message.sent:1", "signal.emitted:ready"}},
 		{"kind prefix", hub.Filter{Kinds: []string{"agent"}}, []string{"agent.online:dave"}},
+		{"exact kind", hub.Filter{Kinds: []string{"message.sent"}}, []string{"message.sent:1"}},
+		{"a kind and its prefix, delivered once", hub.Filter{Kinds: []string{"message.sent", "message", "message"}}, []string{"message.sent:1"}},
+		{"two kinds", hub.Filter{Kinds: []string{"signal", "agent.online"}}, []string{"agent.online:dave", "signal.emitted:ready"}},
+		{"a kind that is not a prefix at a dot", hub.Filter{Kinds: []string{"mess"}}, nil},
+		{"kind and subject", hub.Filter{Kinds: []string{"signal"}, Subjects: []string{"nope"}}, nil},
 		{"agent and kind", hub.Filter{Agents: []string{"bob"}, Kinds: []string{"signal"}}, []string{"signal.emitted:ready"}},
 		{"subject", hub.Filter{Subjects: []string{"ready"}}, []string{"signal.emitted:ready"}},
 		{"nobody", hub.Filter{Agents: []string{"erin"}}, nil},
+		{"private: its mail and public events", hub.Filter{Private: "carol"}, []string{"message.sent:1", "agent.online:dave", "signal.emitted:ready"}},
+		{"private: no one else's mail", hub.Filter{Private: "dave"}, []string{"agent.online:dave", "signal.emitted:ready"}},
+		{"private with kinds, its own public event once", hub.Filter{Private: "bob", Kinds: []string{"message.sent", "signal"}}, []string{"message.sent:1", "signal.emitted:ready"}},
+		{"private with kinds, someone else's mail", hub.Filter{Private: "dave", Kinds: []string{"message", "agent"}}, []string{"agent.online:dave"}},
+		{"private, the sender", hub.Filter{Private: "alice", Kinds: []string{"message"}}, []string{"message.sent:1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +65,40 @@ func TestPublishRoutesByFilter(t *testing.T) {
 				t.Fatalf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// Subscriptions indexed by kind leave the index when closed, and all of
+// them all together are counted once each.
+func TestKindIndexSubscribeAndClose(t *testing.T) {
+	b := bus.New(4)
+	a := b.Subscribe(hub.Filter{Kinds: []string{"message", "agent"}})
+	c := b.Subscribe(hub.Filter{Kinds: []string{"message.sent"}})
+	if n := b.Subscribers(); n != 2 {
+		t.Fatalf("Subscribers %d, want 2", n)
+	}
+	a.Close()
+	b.Publish(hub.Event{Kind: "message.sent", Subject: "1"}, hub.Event{Kind: "agent.online", Subject: "x"})
+	if got := drain(a); !slices.Equal(got, []string{"closed"}) {
+		t.Errorf("closed subscription got %v", got)
+	}
+	if got := drain(c); !slices.Equal(got, []string{"message.sent:1"}) {
+		t.Errorf("open subscription got %v", got)
+	}
+	c.Close()
+	p := b.Subscribe(hub.Filter{Private: "bob", Kinds: []string{"message.sent", "signal"}})
+	q := b.Subscribe(hub.Filter{Private: "bob"})
+	if n := b.Subscribers(); n != 2 {
+		t.Fatalf("Subscribers %d with two private ones, want 2", n)
+	}
+	p.Close()
+	q.Close()
+	if n := b.Subscribers(); n != 0 {
+		t.Fatalf("Subscribers %d after closing all, want 0", n)
+	}
+	b.Publish(hub.Event{Kind: "message.sent", Actor: "bob", Subject: "2"}, hub.Event{Kind: "signal.emitted", Actor: "bob"})
+	if got := drain(q); !slices.Equal(got, []string{"closed"}) {
+		t.Errorf("closed private subscription got %v", got)
 	}
 }
 

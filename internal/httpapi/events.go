@@ -100,6 +100,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		defer stop()
 	}
 
+	if !viewer.all && viewer.name != "" {
+		// The bus then brings it only its own mail, not every message
+		// for sees to drop: a message costs its sender's and recipients'
+		// streams, not every agent's.
+		er.filter.Private = viewer.name
+	}
 	bus := s.svc.Bus()
 	sub := bus.Subscribe(er.filter)
 	defer func() { sub.Close() }()
@@ -198,9 +204,10 @@ type viewer struct {
 
 // sees reports whether the viewer may see e. Without admin rights an
 // agent sees message events only when they concern it, because they
-// carry a preview of the body; every other event is public.
+// carry a preview of the body; every other event is public
+// (hub.PrivateKind).
 func (v viewer) sees(e hub.Event) bool {
-	if v.all || !strings.HasPrefix(e.Kind, "message.") {
+	if v.all || !hub.PrivateKind(e.Kind) {
 		return true
 	}
 	return v.name != "" && e.Concerns(v.name)

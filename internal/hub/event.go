@@ -2,6 +2,7 @@ package hub
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -64,6 +65,12 @@ type Filter struct {
 	// needs to be woken sets a small one, so that thousands of parked
 	// waiters cost little memory.
 	Buffer int `json:"-"`
+	// Private, when set, names the agent a stream shows events to: of
+	// the private kinds (PrivateKind), only those that concern it pass,
+	// since they carry its mail. A bus reaches such a subscription for
+	// those kinds through its index of agents, so that a message costs
+	// the streams of its sender and recipients, not every stream.
+	Private string `json:"-"`
 	// Notify, when set, is called for each matching event instead of
 	// sending it to the subscription's channel: on the publisher's
 	// goroutine, under the bus's lock, so it must return at once. A
@@ -71,9 +78,17 @@ type Filter struct {
 	Notify func() `json:"-"`
 }
 
+// PrivateKind reports whether events of kind concern only the agents
+// they name: message events, which carry a preview of the body. Every
+// other event is public to the agents of the hub.
+func PrivateKind(kind string) bool { return strings.HasPrefix(kind, "message.") }
+
 // Match reports whether e passes the filter.
 func (f Filter) Match(e Event) bool {
 	if !f.MatchKindAndSubject(e) {
+		return false
+	}
+	if f.Private != "" && PrivateKind(e.Kind) && !e.Concerns(f.Private) {
 		return false
 	}
 	if len(f.Agents) > 0 {

@@ -269,7 +269,9 @@ var revokeKinds = []string{EventAdminRevoke, EventAdminRelease, EventAgentDeregi
 // stream ends; it stops the watch.
 func (s *Service) UntilRevoked(ctx context.Context, token string) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	f := Filter{Kinds: revokeKinds}
+	// A few events are enough: the watch checks the token again after
+	// any of them, and after falling behind.
+	f := Filter{Kinds: revokeKinds, Buffer: 4}
 	sub := s.bus.Subscribe(f)
 	go func() {
 		defer func() { sub.Close() }()
