@@ -15,6 +15,13 @@ import (
 // replayBatch is how many stored events one catch-up read returns.
 const replayBatch = 500
 
+// agentStreamBuffer is how many events an agent's stream holds before
+// it falls behind, is subscribed again and reads the gap from the store:
+// its own mail and the hub's public events are few, and the bus's
+// default (256 events, 32 KiB) was most of what each agent's stream
+// held while it waited.
+const agentStreamBuffer = 64
+
 func (s *Server) routesEvents(mux router) {
 	mux.HandleFunc("GET /events", s.handleEvents)
 }
@@ -105,6 +112,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 		// for sees to drop: a message costs its sender's and recipients'
 		// streams, not every agent's.
 		er.filter.Private = viewer.name
+		er.filter.Buffer = agentStreamBuffer
 	}
 	bus := s.svc.Bus()
 	sub := bus.Subscribe(er.filter)

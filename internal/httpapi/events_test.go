@@ -337,6 +337,57 @@ func TestEventsSlowConsumerCatchesUp(t *testing.T) {
 	}
 }
 
+// TestAgentStreamCatchesUpWithItsOwnMail: an agent's stream, which the
+// bus reaches only with its own mail and holds fewer events, falls
+// behind a burst larger than its buffer and reads the gap from the
+// store: it gets every message to it once and in order, and none of the
+// messages to others sent in the same burst.
+func TestAgentStreamCatchesUpWithItsOwnMail(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	w := &blockingWriter{header: http.Header{}, gate: make(chan struct{}), started: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, "GET", "/events?kind=message.sent", nil)
+	req.Host = "127.0.0.1"
+	req.Header.Set("Authorization", e.authHeader("bob"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.server.Handler().ServeHTTP(w, req)
+	}()
+	<-w.started // subscribed, and stuck writing
+	before := e.messageEventIDs(0)
+	var want []int64
+	for i := range 150 {
+		to := "bob"
+		if i%3 == 0 {
+			to = "carol"
+		}
+		e.mustJSON(e.call("POST", "/messages", fmt.Sprintf(`{"to":%q,"body":"burst %d"}`, to, i), "alice"), 201, nil)
+		if ids := e.messageEventIDs(before[len(before)-1]); to == "bob" {
+			want = append(want, ids[len(ids)-1])
+		}
+	}
+	close(w.gate)
+	last := fmt.Sprintf("id: %d\n", want[len(want)-1])
+	eventually(t, "the last event", func() bool { return strings.Contains(w.String(), last) })
+	cancel()
+	<-done
+	var got []int64
+	for line := range strings.Lines(w.String()) {
+		if v, ok := strings.CutPrefix(line, "id: "); ok {
+			id, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			got = append(got, id)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got ids %v\nwant %v", got, want)
+	}
+	if strings.Contains(w.String(), `"carol"`) {
+		t.Error("bob's stream shows a message to carol")
+	}
+}
+
 func TestEventsHeartbeat(t *testing.T) {
 	e := newEnv(t, envOptions{heartbeat: 10 * time.Millisecond})
 	c := e.openEvents("/events", "alice")
