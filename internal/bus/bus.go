@@ -251,7 +251,7 @@ func (b *Bus) send(s *sub, e hub.Event, indexed bool, slow []*sub) []*sub {
 		return slow
 	}
 	if s.filter.Notify != nil {
-		s.filter.Notify()
+		s.filter.Notify(e)
 		return slow
 	}
 	select {

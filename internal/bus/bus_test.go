@@ -175,7 +175,7 @@ func TestSubscriptionBufferOverridesDefault(t *testing.T) {
 func TestNotifySubscription(t *testing.T) {
 	b := bus.New(1)
 	var calls atomic.Int32
-	s := b.Subscribe(hub.Filter{Agents: []string{"bob"}, Notify: func() { calls.Add(1) }})
+	s := b.Subscribe(hub.Filter{Agents: []string{"bob"}, Notify: func(hub.Event) { calls.Add(1) }})
 	for range 5 {
 		b.Publish(hub.Event{Kind: hub.EventMessageSent, Targets: []string{"bob"}})
 	}

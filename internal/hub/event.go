@@ -71,11 +71,12 @@ type Filter struct {
 	// those kinds through its index of agents, so that a message costs
 	// the streams of its sender and recipients, not every stream.
 	Private string `json:"-"`
-	// Notify, when set, is called for each matching event instead of
+	// Notify, when set, is called with each matching event instead of
 	// sending it to the subscription's channel: on the publisher's
 	// goroutine, under the bus's lock, so it must return at once. A
-	// parked wait uses it to be woken without a goroutine of its own.
-	Notify func() `json:"-"`
+	// parked wait uses it to be woken, and a stream's revocation watch
+	// to be told, without a goroutine of its own.
+	Notify func(Event) `json:"-"`
 }
 
 // PrivateKind reports whether events of kind concern only the agents

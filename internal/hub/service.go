@@ -336,7 +336,7 @@ func (w *pendingWait) woken() (bool, error) {
 func (w *pendingWait) notify(wake func()) time.Duration {
 	w.timer.Stop()
 	f := w.f
-	f.Notify = wake
+	f.Notify = func(Event) { wake() }
 	old := w.sub
 	w.sub = w.bus.Subscribe(f)
 	w.ch = w.sub.C()

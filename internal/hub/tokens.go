@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -267,44 +268,67 @@ var revokeKinds = []string{EventAdminRevoke, EventAdminRelease, EventAgentDeregi
 // and this call is not missed. The watch follows the token, not a name,
 // so it survives the agent renaming itself. Call the CancelFunc when the
 // stream ends; it stops the watch.
+//
+// The watch holds no goroutine while nothing happens (every agent's
+// stream has one): the bus calls it with each admin event, and a check
+// of the token runs on a short-lived goroutine, one at a time.
 func (s *Service) UntilRevoked(ctx context.Context, token string) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	// A few events are enough: the watch checks the token again after
-	// any of them, and after falling behind.
-	f := Filter{Kinds: revokeKinds, Buffer: 4}
-	sub := s.bus.Subscribe(f)
-	go func() {
-		defer func() { sub.Close() }()
-		if s.tokenRevoked(ctx, token) {
-			cancel()
+	w := &revokeWatch{s: s, ctx: ctx, cancel: cancel, token: token}
+	sub := s.bus.Subscribe(Filter{Kinds: revokeKinds, Notify: w.event})
+	stop := context.AfterFunc(ctx, sub.Close)
+	w.recheck() // what happened before the subscription
+	return ctx, func() {
+		cancel()
+		if stop() {
+			sub.Close()
+		}
+	}
+}
+
+// revokeWatch is one stream's watch of its token (UntilRevoked).
+type revokeWatch struct {
+	s      *Service
+	ctx    context.Context
+	cancel context.CancelFunc
+	token  string
+	// checking is set while a check runs; again asks it for one more.
+	checking, again atomic.Bool
+}
+
+// event is the bus's call: under its lock, so it only starts work.
+func (w *revokeWatch) event(e Event) {
+	if e.Kind == EventHubReset {
+		time.AfterFunc(RevokeGrace, w.cancel)
+		return
+	}
+	w.recheck()
+}
+
+// recheck checks the token on a goroutine of its own, or asks the
+// running check to look again.
+func (w *revokeWatch) recheck() {
+	w.again.Store(true)
+	if w.checking.CompareAndSwap(false, true) {
+		go w.check()
+	}
+}
+
+func (w *revokeWatch) check() {
+	for {
+		w.again.Store(false)
+		if w.ctx.Err() != nil {
 			return
 		}
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, open := <-sub.C():
-				switch {
-				case !open:
-					// Fell behind: watch again, and check what was missed.
-					sub = s.bus.Subscribe(f)
-					if s.tokenRevoked(ctx, token) {
-						cancel()
-						return
-					}
-				case e.Kind == EventHubReset:
-					t := time.AfterFunc(RevokeGrace, cancel)
-					<-ctx.Done()
-					t.Stop()
-					return
-				case s.tokenRevoked(ctx, token):
-					cancel()
-					return
-				}
-			}
+		if w.s.tokenRevoked(w.ctx, w.token) {
+			w.cancel()
+			return
 		}
-	}()
-	return ctx, cancel
+		w.checking.Store(false)
+		if !w.again.Load() || !w.checking.CompareAndSwap(false, true) {
+			return
+		}
+	}
 }
 
 // tokenRevoked reports whether token no longer authenticates. Unlike
