@@ -40,6 +40,7 @@ const (
 	ScenarioCommand   = "command"   // command send, claim, ack, result
 	ScenarioMixed     = "mixed"     // a mix of the common calls
 	ScenarioWaiters   = "waiters"   // memory per parked waiter, and waking them all
+	ScenarioFleet     = "fleet"     // memory per agent event stream, and sends with them open
 	ScenarioCLI       = "cli"       // `parley inbox --json` as a whole process
 	ScenarioIdle      = "idle"      // resident memory of an idle `parley serve`
 )
@@ -47,7 +48,7 @@ const (
 // Scenarios lists every scenario in the order Run runs them.
 var Scenarios = []string{
 	ScenarioSend, ScenarioWake, ScenarioBroadcast, ScenarioInbox, ScenarioChannel,
-	ScenarioCommand, ScenarioMixed, ScenarioWaiters, ScenarioCLI, ScenarioIdle,
+	ScenarioCommand, ScenarioMixed, ScenarioWaiters, ScenarioFleet, ScenarioCLI, ScenarioIdle,
 }
 
 // Baseline names.
@@ -73,6 +74,7 @@ const (
 	DefaultReceivers = 4
 	DefaultFanout    = 100
 	DefaultWaiters   = 10_000
+	DefaultStreams   = 2_000
 	DefaultAgents    = 16 // agents of the mixed workload
 	DefaultBody      = 100
 	DefaultPreload   = 10_000
@@ -136,6 +138,9 @@ type Options struct {
 	Fanout int
 	// Waiters is the number of concurrent waiters of the waiters scenario.
 	Waiters int
+	// Streams is the number of agents following their event streams in
+	// the fleet scenario.
+	Streams int
 	// Agents is the number of agents of the mixed workload.
 	Agents int
 	// Body is the size of message bodies in bytes.
@@ -199,7 +204,7 @@ func (o Options) Validate() error {
 		v    int64
 	}{
 		{"Duration", int64(o.Duration)}, {"Count", o.Count}, {"Runs", int64(o.Runs)}, {"Senders", int64(o.Senders)},
-		{"Receivers", int64(o.Receivers)}, {"Fanout", int64(o.Fanout)}, {"Waiters", int64(o.Waiters)},
+		{"Receivers", int64(o.Receivers)}, {"Fanout", int64(o.Fanout)}, {"Waiters", int64(o.Waiters)}, {"Streams", int64(o.Streams)},
 		{"Agents", int64(o.Agents)}, {"Body", int64(o.Body)}, {"Batch", int64(o.Batch)},
 	} {
 		if n.v < 0 {
@@ -242,6 +247,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Waiters == 0 {
 		o.Waiters = DefaultWaiters
+	}
+	if o.Streams == 0 {
+		o.Streams = DefaultStreams
 	}
 	if o.Agents == 0 {
 		o.Agents = DefaultAgents
@@ -303,6 +311,7 @@ type ReportOptions struct {
 	Batch     int    `json:"batch,omitempty"`
 	Fanout    int    `json:"fanout"`
 	Waiters   int    `json:"waiters"`
+	Streams   int    `json:"streams"`
 	Agents    int    `json:"agents"`
 	Body      int    `json:"body"`
 	Preload   []int  `json:"preload"`
@@ -374,7 +383,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Sync: opts.Sync,
 		Options: ReportOptions{
 			Duration: opts.Duration.String(), Count: opts.Count, Runs: opts.Runs, Senders: opts.Senders,
-			Receivers: opts.Receivers, Batch: opts.Batch, Fanout: opts.Fanout, Waiters: opts.Waiters,
+			Receivers: opts.Receivers, Batch: opts.Batch, Fanout: opts.Fanout, Waiters: opts.Waiters, Streams: opts.Streams,
 			Agents: opts.Agents, Body: opts.Body, Preload: opts.Preload,
 		},
 	}

@@ -25,10 +25,11 @@ func TestRunTiny(t *testing.T) {
 		Scenarios: []string{
 			bench.ScenarioSend, bench.ScenarioWake, bench.ScenarioBroadcast, bench.ScenarioInbox,
 			bench.ScenarioChannel, bench.ScenarioCommand, bench.ScenarioMixed, bench.ScenarioWaiters,
+			bench.ScenarioFleet,
 		},
 		Baselines: []string{bench.BaselineHTTPEcho},
 		Duration:  5 * time.Second, Count: 20,
-		Senders: 2, Receivers: 2, Fanout: 3, Waiters: 10, Agents: 3, Body: 64,
+		Senders: 2, Receivers: 2, Fanout: 3, Waiters: 10, Streams: 12, Agents: 3, Body: 64,
 		Preload: []int{30, 60},
 	}
 	if _, err := os.Stat(bench.DefaultNATSServer); err == nil {
@@ -47,7 +48,8 @@ func TestRunTiny(t *testing.T) {
 		{"hub", "send"}, {"hub", "wake"}, {"hub", "wake.since"}, {"hub", "broadcast"}, {"hub", "broadcast.last"},
 		{"hub", "inbox.empty@30"}, {"hub", "inbox.new@60"}, {"hub", "inbox.since@60"},
 		{"hub", "channel.post"}, {"hub", "channel.read"}, {"hub", "command"}, {"hub", "mixed"},
-		{"hub", "waiters.park"}, {"hub", "waiters.wake"}, {"http-echo", "http-echo"},
+		{"hub", "waiters.park"}, {"hub", "waiters.wake"}, {"hub", "fleet.streams"}, {"hub", "fleet.send"},
+		{"http-echo", "http-echo"},
 	}
 	if strings.Contains(strings.Join(opts.Baselines, ","), bench.BaselineNATS) {
 		want = append(want, struct{ target, op string }{"nats", "nats.reqreply"})
@@ -61,7 +63,7 @@ func TestRunTiny(t *testing.T) {
 		if r.Ops <= 0 || r.Errors != 0 {
 			t.Errorf("%s %s: ops %d errors %d (%s), want ops > 0 and no errors", w.target, w.op, r.Ops, r.Errors, r.Note)
 		}
-		if w.op != "waiters.park" && (r.Latency == nil || r.Latency.P50 <= 0 || r.Latency.P99 < r.Latency.P50) {
+		if w.op != "waiters.park" && w.op != "fleet.streams" && (r.Latency == nil || r.Latency.P50 <= 0 || r.Latency.P99 < r.Latency.P50) {
 			t.Errorf("%s %s: latency %+v, want 0 < p50 <= p99", w.target, w.op, r.Latency)
 		}
 	}
@@ -73,6 +75,12 @@ func TestRunTiny(t *testing.T) {
 	}
 	if r := find(rep, "hub", "waiters.wake"); r != nil && r.Ops != 10 {
 		t.Errorf("waiters.wake: %d woken, want 10", r.Ops)
+	}
+	if r := find(rep, "hub", "fleet.streams"); r != nil && (r.Ops != 12 || r.Metrics["heap_per_stream_kb"] == 0) {
+		t.Errorf("fleet.streams: %d streams, metrics %v; want 12 and the memory per stream", r.Ops, r.Metrics)
+	}
+	if r := find(rep, "hub", "fleet.send"); r != nil && (r.Metrics["streams"] != 12 || r.Metrics["delivered"] != float64(r.Ops)) {
+		t.Errorf("fleet.send: metrics %v, want 12 streams and every message delivered", r.Metrics)
 	}
 
 	var text bytes.Buffer

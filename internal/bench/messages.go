@@ -31,23 +31,35 @@ const (
 // fast as the hub accepts to Receivers agents, which drain their inboxes
 // with long-polls at the same time.
 func (r *runner) send(ctx context.Context) error {
-	o := r.opts
-	senders, err := r.register(ctx, "s", "", o.Senders)
+	res, err := r.sendRun(ctx, ScenarioSend, "", "")
 	if err != nil {
 		return err
 	}
-	receivers, err := r.register(ctx, "r", "", o.Receivers)
+	r.add(res)
+	return nil
+}
+
+// sendRun runs the send measurement and returns its result, under
+// scenario, its op named "send" or "send.batch" after opPrefix, its
+// agents' names beginning with names.
+func (r *runner) sendRun(ctx context.Context, scenario, opPrefix, names string) (Result, error) {
+	o := r.opts
+	senders, err := r.register(ctx, names+"s", "", o.Senders)
 	if err != nil {
-		return err
+		return Result{}, err
+	}
+	receivers, err := r.register(ctx, names+"r", "", o.Receivers)
+	if err != nil {
+		return Result{}, err
 	}
 	b := body(o.Body)
 	rx := r.receive(ctx, receivers, nil)
 	cpu := r.startCPU()
 	var st *loopStats
-	op, per := "send", int64(1)
+	op, per := opPrefix+"send", int64(1)
 	if o.Batch > 0 {
 		// Each call sends Batch messages, to the receivers in turn.
-		op, per = "send.batch", int64(o.Batch)
+		op, per = opPrefix+"send.batch", int64(o.Batch)
 		count := max(1, o.count(ScenarioSend)/per)
 		st = r.loop(ctx, op, o.Senders, count, func(ctx context.Context, w int, i int64) error {
 			reqs := make([]hub.SendRequest, per)
@@ -68,7 +80,7 @@ func (r *runner) send(ctx context.Context) error {
 	requests := st.ops
 	sent := requests * per
 	delivered, drain := rx.drain(sent)
-	res := r.result(ScenarioSend, op, st, "msg/s")
+	res := r.result(scenario, op, st, "msg/s")
 	res.Ops = sent
 	if st.elapsed > 0 {
 		res.Rate = float64(sent) / st.elapsed.Seconds()
@@ -86,8 +98,7 @@ func (r *runner) send(ctx context.Context) error {
 	if delivered < sent {
 		res.Note = joinNote(res.Note, fmt.Sprintf("%d of %d sent messages not received within %s", sent-delivered, sent, drainTimeout))
 	}
-	r.add(res)
-	return nil
+	return res, nil
 }
 
 // receivers drain inboxes with long-polls until stopped.

@@ -110,6 +110,8 @@ func (r *runner) run(ctx context.Context, s string) error {
 		return r.mixed(ctx)
 	case ScenarioWaiters:
 		return r.waiters(ctx)
+	case ScenarioFleet:
+		return r.fleet(ctx)
 	case ScenarioCLI:
 		return r.cli(ctx)
 	case ScenarioIdle:

@@ -31,6 +31,7 @@ type benchFlags struct {
 	batch      int
 	fanout     int
 	waiters    int
+	streams    int
 	agents     int
 	body       int
 	preload    string
@@ -65,6 +66,9 @@ Scenarios (--scenario, repeatable; all by default):
   command    command round trip: send, claim, ack, result
   mixed      a mix of common calls by --agents agents
   waiters    hub memory per parked waiter (--waiters), then waking all
+  fleet      --streams agents follow their event streams as bridges that
+             push mail do: hub memory per stream, then the send scenario
+             with them open
   cli        "parley inbox --json" as a whole process
   idle       resident memory of an idle "parley serve"
 
@@ -78,6 +82,7 @@ comes first. A progress line is drawn on stderr when it is a terminal;
 --json prints the whole report as JSON.`,
 		Example: `  parley bench --self --scenario send --scenario wake --baseline http-echo --baseline nats
   parley bench --spawn --scenario waiters --waiters 10000
+  parley bench --spawn --scenario fleet --streams 5000
   parley bench --self --scenario inbox --preload 10000,1000000
   parley bench --self --scenario send --cpuprofile send.pprof`,
 		Args: cobra.NoArgs,
@@ -99,6 +104,7 @@ comes first. A progress line is drawn on stderr when it is a terminal;
 	fl.IntVar(&f.batch, "batch", 0, "messages per request of the send scenario, through the batch endpoint (0: one per request)")
 	fl.IntVar(&f.fanout, "fanout", bench.DefaultFanout, "agents one broadcast reaches")
 	fl.IntVar(&f.waiters, "waiters", bench.DefaultWaiters, "concurrent waiters of the waiters scenario")
+	fl.IntVar(&f.streams, "streams", bench.DefaultStreams, "agents following their event streams in the fleet scenario")
 	fl.IntVar(&f.agents, "agents", bench.DefaultAgents, "agents of the mixed workload")
 	fl.IntVar(&f.body, "body", bench.DefaultBody, "message body size in bytes")
 	fl.StringVar(&f.preload, "preload", strconv.Itoa(bench.DefaultPreload), "inbox sizes at which the inbox scenario reads, ascending, such as 10k,1M")
@@ -129,7 +135,7 @@ func runBench(cmd *cobra.Command, f benchFlags) error {
 	opts := bench.Options{
 		Spawn: f.spawn, Sync: f.sync, Scenarios: f.scenarios, Baselines: baselines,
 		Duration: f.duration, Count: f.count, Runs: f.runs, Senders: f.senders, Receivers: f.receivers, Batch: f.batch,
-		Fanout: f.fanout, Waiters: f.waiters, Agents: f.agents, Body: f.body, Preload: preload,
+		Fanout: f.fanout, Waiters: f.waiters, Streams: f.streams, Agents: f.agents, Body: f.body, Preload: preload,
 		Exe: exe,
 	}
 	if f.duration <= 0 || f.count < 0 || f.runs < 1 || f.batch < 0 {
