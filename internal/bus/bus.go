@@ -138,7 +138,7 @@ func widestKinds(kinds []string) []string {
 	for i, k := range kinds {
 		covered := false
 		for j, o := range kinds {
-			if j != i && (coversKind(o, k) && o != k || o == k && j < i) {
+			if j != i && (hub.KindCovers(o, k) && o != k || o == k && j < i) {
 				covered = true
 				break
 			}
@@ -148,12 +148,6 @@ func widestKinds(kinds []string) []string {
 		}
 	}
 	return out
-}
-
-// coversKind reports whether filter kind k matches event kind kind, as
-// hub.Filter does: exactly, or as a prefix before a dot.
-func coversKind(k, kind string) bool {
-	return k == kind || len(kind) > len(k) && kind[len(k)] == '.' && kind[:len(k)] == k
 }
 
 func (b *Bus) removeLocked(s *sub) {

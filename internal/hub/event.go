@@ -118,11 +118,17 @@ func (f Filter) MatchKindAndSubject(e Event) bool {
 
 func matchKind(kinds []string, kind string) bool {
 	for _, k := range kinds {
-		if k == kind || len(kind) > len(k) && kind[len(k)] == '.' && kind[:len(k)] == k {
+		if KindCovers(k, kind) {
 			return true
 		}
 	}
 	return false
+}
+
+// KindCovers reports whether a filter's kind k matches an event's kind:
+// exactly, or as a prefix before a dot ("message" covers "message.sent").
+func KindCovers(k, kind string) bool {
+	return k == kind || len(kind) > len(k) && kind[len(k)] == '.' && kind[:len(k)] == k
 }
 
 func contains(list []string, s string) bool {
