@@ -24,17 +24,11 @@ const streamOpenTimeout = 2 * time.Minute
 // are measured. The streams' agents receive none of the mail sent, so
 // what they cost is the hub's, not the clients'.
 func (r *runner) fleet(ctx context.Context) error {
-	n := r.opts.Streams
 	var notes []string
-	if lim := fdLimit(); lim > 0 {
-		perStream := 1
-		if r.t.kind == kindSelf {
-			perStream = 2 // this process holds both ends of each connection
-		}
-		if fit := (lim - fdReserve - 2*(r.opts.Senders+r.opts.Receivers)) / perStream; n > fit {
-			notes = append(notes, fmt.Sprintf("%d streams asked, %d fit this process's limit of %d open files", n, fit, lim))
-			n = max(fit, 0)
-		}
+	// The send that follows needs connections of its own.
+	n, note := r.fitConnections(r.opts.Streams, "streams", 2*(r.opts.Senders+r.opts.Receivers))
+	if note != "" {
+		notes = append(notes, note)
 	}
 	agents, err := r.register(ctx, "fa", "", n)
 	if err != nil {

@@ -52,22 +52,35 @@ func (r *runner) memory() memSample {
 	return m
 }
 
+// fitConnections bounds n connections of the bench's own, each held
+// open at once, to what this process's limit of open files allows,
+// keeping fdReserve and reserved more for everything else. The note
+// says so when it had to.
+func (r *runner) fitConnections(n int, what string, reserved int) (int, string) {
+	lim := fdLimit()
+	if lim <= 0 {
+		return n, ""
+	}
+	per := 1
+	if r.t.kind == kindSelf {
+		per = 2 // this process holds both ends of each connection
+	}
+	fit := max((lim-fdReserve-reserved)/per, 0)
+	if n <= fit {
+		return n, ""
+	}
+	return fit, fmt.Sprintf("%d %s asked, %d fit this process's limit of %d open files", n, what, fit, lim)
+}
+
 // waiters parks Waiters agents in a wait, each on its own connection,
 // measures the hub's memory before and after, then wakes them all with
 // one send to a role they share and measures how long until each wait
 // returns.
 func (r *runner) waiters(ctx context.Context) error {
-	n := r.opts.Waiters
 	var notes []string
-	if lim := fdLimit(); lim > 0 {
-		perWaiter := 1
-		if r.t.kind == kindSelf {
-			perWaiter = 2 // this process holds both ends of each connection
-		}
-		if fit := (lim - fdReserve) / perWaiter; n > fit {
-			notes = append(notes, fmt.Sprintf("%d waiters asked, %d fit this process's limit of %d open files", n, fit, lim))
-			n = fit
-		}
+	n, note := r.fitConnections(r.opts.Waiters, "waiters", 0)
+	if note != "" {
+		notes = append(notes, note)
 	}
 	if r.t.kind == kindSelf {
 		notes = append(notes, "hub in this process: its memory includes the bench's own client connections (--spawn measures the hub alone)")

@@ -298,23 +298,42 @@ func (w *blockingWriter) String() string {
 	return w.buf.String()
 }
 
-// TestEventsSlowConsumerCatchesUp: a stream whose bus subscription is
-// closed for falling behind reads the gap from the store, so it still
-// gets every event once and in order.
-func TestEventsSlowConsumerCatchesUp(t *testing.T) {
-	e := newEnv(t, envOptions{busBuffer: 4})
-	w := &blockingWriter{header: http.Header{}, gate: make(chan struct{}), started: make(chan struct{})}
+// ids returns the event ids written so far, in order.
+func (w *blockingWriter) ids() []int64 {
+	var got []int64
+	for line := range strings.Lines(w.String()) {
+		if v, ok := strings.CutPrefix(line, "id: "); ok {
+			id, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			got = append(got, id)
+		}
+	}
+	return got
+}
+
+// blockedStream serves GET path with auth through a blockingWriter and
+// returns once the stream has subscribed and is stuck writing; open the
+// gate to let it go on, and call stop to end it.
+func (e *env) blockedStream(path, auth string) (w *blockingWriter, stop func()) {
+	w = &blockingWriter{header: http.Header{}, gate: make(chan struct{}), started: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req := httptest.NewRequestWithContext(ctx, "GET", "/events?kind=message", nil)
+	req := httptest.NewRequestWithContext(ctx, "GET", path, nil)
 	req.Host = "127.0.0.1"
-	req.Header.Set("Authorization", "Bearer "+testAdmin)
+	req.Header.Set("Authorization", auth)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		e.server.Handler().ServeHTTP(w, req)
 	}()
-	<-w.started // subscribed, and stuck writing
+	<-w.started
+	return w, func() { cancel(); <-done }
+}
+
+// TestEventsSlowConsumerCatchesUp: a stream whose bus subscription is
+// closed for falling behind reads the gap from the store, so it still
+// gets every event once and in order.
+func TestEventsSlowConsumerCatchesUp(t *testing.T) {
+	e := newEnv(t, envOptions{busBuffer: 4})
+	w, stop := e.blockedStream("/events?kind=message", "Bearer "+testAdmin)
 	before := e.messageEventIDs(0)
 	for i := range 30 {
 		e.mustJSON(e.call("POST", "/messages", fmt.Sprintf(`{"to":"bob","body":"burst %d"}`, i), "alice"), 201, nil)
@@ -323,16 +342,8 @@ func TestEventsSlowConsumerCatchesUp(t *testing.T) {
 	close(w.gate)
 	last := fmt.Sprintf("id: %d\n", want[len(want)-1])
 	eventually(t, "the last event", func() bool { return strings.Contains(w.String(), last) })
-	cancel()
-	<-done
-	var got []int64
-	for line := range strings.Lines(w.String()) {
-		if v, ok := strings.CutPrefix(line, "id: "); ok {
-			id, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			got = append(got, id)
-		}
-	}
-	if !slices.Equal(got, want) {
+	stop()
+	if got := w.ids(); !slices.Equal(got, want) {
 		t.Fatalf("got ids %v\nwant %v", got, want)
 	}
 }
@@ -344,18 +355,7 @@ func TestEventsSlowConsumerCatchesUp(t *testing.T) {
 // messages to others sent in the same burst.
 func TestAgentStreamCatchesUpWithItsOwnMail(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	w := &blockingWriter{header: http.Header{}, gate: make(chan struct{}), started: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req := httptest.NewRequestWithContext(ctx, "GET", "/events?kind=message.sent", nil)
-	req.Host = "127.0.0.1"
-	req.Header.Set("Authorization", e.authHeader("bob"))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		e.server.Handler().ServeHTTP(w, req)
-	}()
-	<-w.started // subscribed, and stuck writing
+	w, stop := e.blockedStream("/events?kind=message.sent", e.authHeader("bob"))
 	before := e.messageEventIDs(0)
 	var want []int64
 	for i := range 150 {
@@ -371,16 +371,8 @@ func TestAgentStreamCatchesUpWithItsOwnMail(t *testing.T) {
 	close(w.gate)
 	last := fmt.Sprintf("id: %d\n", want[len(want)-1])
 	eventually(t, "the last event", func() bool { return strings.Contains(w.String(), last) })
-	cancel()
-	<-done
-	var got []int64
-	for line := range strings.Lines(w.String()) {
-		if v, ok := strings.CutPrefix(line, "id: "); ok {
-			id, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			got = append(got, id)
-		}
-	}
-	if !slices.Equal(got, want) {
+	stop()
+	if got := w.ids(); !slices.Equal(got, want) {
 		t.Fatalf("got ids %v\nwant %v", got, want)
 	}
 	if strings.Contains(w.String(), `"carol"`) {
