@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 )
@@ -41,6 +42,11 @@ type sessions struct {
 	max  int
 	file *sessionFile // nil: logins live in memory only
 	log  *slog.Logger
+
+	// saveMu orders the file's writes: each writes a copy of byKey
+	// taken under it, so the last write holds the latest logins. The
+	// writes happen outside mu, which every dashboard request takes.
+	saveMu sync.Mutex
 
 	mu    sync.Mutex
 	byKey map[[32]byte]time.Time // session id hash → expiry
@@ -83,10 +89,10 @@ func (ss *sessions) create(now time.Time, ttl time.Duration) (id string, s *sess
 	id = randomToken()
 	s = &session{csrf: csrfFor(id), expires: now.Add(ttl)}
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	ss.pruneSessionsLocked(now)
 	ss.byKey[key(id)] = s.expires
-	ss.saveLocked()
+	ss.mu.Unlock()
+	ss.save()
 	return id, s
 }
 
@@ -106,20 +112,25 @@ func (ss *sessions) get(id string, now time.Time) *session {
 
 func (ss *sessions) remove(id string) {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	delete(ss.byKey, key(id))
-	ss.saveLocked()
+	ss.mu.Unlock()
+	ss.save()
 }
 
-// saveLocked writes the logins to the file, if there is one. A failed
+// save writes the logins to the file, if there is one. A failed
 // write is logged and the logins go on in memory: a restart would then
 // ask people to log in again, or keep a session that was logged out, until
 // it expires (the browser dropped its cookie at logout).
-func (ss *sessions) saveLocked() {
+func (ss *sessions) save() {
 	if ss.file == nil {
 		return
 	}
-	if err := ss.file.save(ss.byKey); err != nil {
+	ss.saveMu.Lock()
+	defer ss.saveMu.Unlock()
+	ss.mu.Lock()
+	logins := maps.Clone(ss.byKey)
+	ss.mu.Unlock()
+	if err := ss.file.save(logins); err != nil {
 		ss.log.Error("save dashboard sessions", "err", err)
 	}
 }
