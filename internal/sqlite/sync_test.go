@@ -26,6 +26,18 @@ func openWithSyncHook(t *testing.T, hook func() error) *Store {
 	return s
 }
 
+// openWithHeldSyncs opens a store whose every sync signals entered,
+// then waits until release has a value or is closed.
+func openWithHeldSyncs(t *testing.T) (s *Store, entered, release chan struct{}) {
+	entered, release = make(chan struct{}, 16), make(chan struct{})
+	s = openWithSyncHook(t, func() error {
+		entered <- struct{}{}
+		<-release
+		return nil
+	})
+	return s, entered, release
+}
+
 func insertAgent(name string) func(hub.Tx) error {
 	return func(tx hub.Tx) error {
 		_, err := tx.InsertAgent(context.Background(), hub.Agent{Name: name, RegisteredAt: time.Unix(1, 0)})
@@ -50,13 +62,7 @@ func agentVisible(t *testing.T, s *Store, name string) bool {
 // returns only after the sync; an UpdateVisible returns at its commit;
 // batches committed while a sync runs share the next one.
 func TestUpdateWaitsForTheSync(t *testing.T) {
-	entered := make(chan struct{}, 16)
-	release := make(chan struct{})
-	s := openWithSyncHook(t, func() error {
-		entered <- struct{}{}
-		<-release
-		return nil
-	})
+	s, entered, release := openWithHeldSyncs(t)
 	ctx := context.Background()
 
 	first := make(chan error, 1)
@@ -173,13 +179,7 @@ func TestSyncFollowsAReplacedWAL(t *testing.T) {
 // TestBatchesGrowWhileSyncing: while a sync runs, durable Updates wait
 // for it and commit together, once; an UpdateVisible does not wait.
 func TestBatchesGrowWhileSyncing(t *testing.T) {
-	entered := make(chan struct{}, 16)
-	release := make(chan struct{})
-	s := openWithSyncHook(t, func() error {
-		entered <- struct{}{}
-		<-release
-		return nil
-	})
+	s, entered, release := openWithHeldSyncs(t)
 	ctx := context.Background()
 	first := make(chan error, 1)
 	go func() { first <- s.Update(ctx, insertAgent("first")) }()
