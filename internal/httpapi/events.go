@@ -2,12 +2,9 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/parley-dev/parley/internal/hub"
 )
@@ -78,11 +75,11 @@ func splitList(vals []string) []string {
 	return out
 }
 
-// handleEvents streams events as Server-Sent Events. It subscribes to
-// the bus first, then replays stored events after since (or
-// Last-Event-ID), then sends live events, skipping any already sent; a
-// subscription closed for falling behind is replaced and the gap read
-// from the store. An agent's stream holds its presence.
+// handleEvents streams events as Server-Sent Events (stream.go). It
+// subscribes to the bus first, then replays stored events after since
+// (or Last-Event-ID), then sends live events, skipping any already sent;
+// a stream that falls behind reads the gap from the store. An agent's
+// stream holds its presence, and ends when its token is revoked.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.authenticate(r)
 	if err != nil {
@@ -95,113 +92,32 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	viewer, err := s.streamViewer(r, p)
+	v, err := s.streamViewer(r, p)
 	if err != nil {
 		return err
 	}
-	if p.kind == agentToken {
-		// A revoked agent's stream ends at once.
-		var stop context.CancelFunc
-		ctx, stop = s.svc.UntilRevoked(ctx, p.token)
+	es := newEventStream(s, er, v)
+	pc := s.hijack(w, r)
+	if pc != nil {
+		es.sink = &connSink{pc: pc, timeout: s.opts.WriteTimeout}
+		es.ctx, es.cancel = context.WithCancel(s.parking.ctx)
+	} else {
+		es.sink = newHTTPSink(w, s.opts.WriteTimeout)
+		es.ctx, es.cancel = context.WithCancel(r.Context())
+		stop := context.AfterFunc(s.parking.ctx, es.cancel)
 		defer stop()
 	}
-
-	if !viewer.all && viewer.name != "" {
-		// The bus then brings it only its own mail, not every message
-		// for sees to drop: a message costs its sender's and recipients'
-		// streams, not every agent's.
-		er.filter.Private = viewer.name
-		er.filter.Buffer = agentStreamBuffer
+	if p.kind == agentToken {
+		var stop context.CancelFunc
+		es.ctx, stop = s.svc.UntilRevoked(es.ctx, p.token)
+		es.release = append(es.release, stop)
 	}
-	bus := s.svc.Bus()
-	sub := bus.Subscribe(er.filter)
-	defer func() { sub.Close() }()
-	if viewer.name != "" {
-		release := s.svc.Connect(ctx, viewer.name)
-		defer release()
-	}
-
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	st := &stream{w: w, rc: http.NewResponseController(w), timeout: s.opts.WriteTimeout}
-	if err := st.comment("connected"); err != nil {
+	es.start(pc)
+	if pc != nil {
 		return nil
 	}
-
-	last := er.since
-	sent := false // whether last is a position in the store
-	catchUp := func() error {
-		for {
-			evs, err := s.svc.Events(ctx, last, replayBatch, er.filter)
-			if err != nil {
-				return err
-			}
-			for _, e := range evs {
-				if viewer.sees(e) {
-					if err := st.event(e); err != nil {
-						return err
-					}
-				}
-				last, sent = e.ID, true
-			}
-			if len(evs) < replayBatch {
-				return nil
-			}
-		}
-	}
-	if er.hasSince {
-		sent = true
-		if err := catchUp(); err != nil {
-			return s.streamEnd(r, err)
-		}
-	}
-
-	ping := time.NewTicker(s.opts.Heartbeat)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ping.C:
-			if err := st.comment("ping"); err != nil {
-				return nil
-			}
-		case e, open := <-sub.C():
-			if !open {
-				// Fell behind: subscribe again, then read the gap.
-				sub = bus.Subscribe(er.filter)
-				if sent {
-					if err := catchUp(); err != nil {
-						return s.streamEnd(r, err)
-					}
-				}
-				continue
-			}
-			if sent && e.ID <= last {
-				continue // replayed already
-			}
-			last, sent = e.ID, true
-			if !viewer.sees(e) {
-				continue
-			}
-			if err := st.event(e); err != nil {
-				return nil
-			}
-		}
-	}
-}
-
-// streamEnd logs why a stream stopped early; the status is already sent.
-func (s *Server) streamEnd(r *http.Request, err error) error {
-	if isCanceled(r.Context(), err) || isWriteError(err) {
-		return nil
-	}
-	return err // logged by the adapter
+	<-es.over
+	return es.failure()
 }
 
 // viewer is who reads an event stream, and what it may see.
@@ -244,14 +160,6 @@ func (s *Server) streamViewer(r *http.Request, p principal) (viewer, error) {
 	return v, nil
 }
 
-// stream writes Server-Sent Events, flushing after each one and bounding
-// every write by a deadline.
-type stream struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-}
-
 // writeError marks a failed write to the client.
 type writeError struct{ err error }
 
@@ -264,33 +172,4 @@ func (e writeError) Unwrap() error { return e.err }
 func isWriteError(err error) bool {
 	_, ok := err.(writeError)
 	return ok
-}
-
-func (st *stream) write(b []byte) error {
-	_ = st.rc.SetWriteDeadline(time.Now().Add(st.timeout))
-	if _, err := st.w.Write(b); err != nil {
-		return writeError{err}
-	}
-	if err := st.rc.Flush(); err != nil {
-		return writeError{err}
-	}
-	return nil
-}
-
-// event writes one event: id, event and data lines.
-func (st *stream) event(e hub.Event) error {
-	data, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encode event %d: %w", e.ID, err)
-	}
-	b := make([]byte, 0, len(data)+len(e.Kind)+40)
-	b = fmt.Appendf(b, "id: %d\nevent: %s\ndata: ", e.ID, e.Kind)
-	b = append(b, data...)
-	b = append(b, "\n\n"...)
-	return st.write(b)
-}
-
-// comment writes a comment line, which clients ignore.
-func (st *stream) comment(text string) error {
-	return st.write([]byte(": " + text + "\n\n"))
 }

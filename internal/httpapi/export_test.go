@@ -1,6 +1,7 @@
 package httpapi
 
-// Parked returns how many waits are parked off net/http now (park.go).
+// Parked returns how many waits and event streams are parked off
+// net/http now (park.go, stream.go).
 func (s *Server) Parked() int { return int(s.parking.n.Load()) }
 
 // SetCrowdedGrace sets how many waits may spend parkAfter on net/http's

@@ -24,13 +24,13 @@ type logWriter struct {
 	wrote  bool
 	code   hub.Code // error code, when an error was sent
 	start  time.Time
-	// park is set when the handler handed the connection to a parked
-	// wait (park.go): the request ends when that wait has answered.
-	park *parkedWait
+	// park is set when the handler took the connection out of net/http
+	// (park.go): the request ends when what it parked has answered.
+	park *parkedConn
 }
 
 // whenDone runs f when the request w answers is over: now, called from
-// a middleware's defer, or when its parked wait has answered (park.go).
+// a middleware's defer, or when what it parked has answered (park.go).
 func whenDone(w http.ResponseWriter, f func()) {
 	if lw, ok := w.(*logWriter); ok && lw.park != nil {
 		lw.park.after = append(lw.park.after, f)
@@ -89,7 +89,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				}
 			}
 			if lw.park != nil {
-				// The parked wait answers, and logs, when it ends.
+				// What was parked answers, and logs, when it ends.
 				close(lw.park.handled)
 				return
 			}

@@ -14,7 +14,7 @@ package httpapi
 // HTTP/1.x only) and parks it with no goroutine at all: the bus, a
 // timer, the hub's shutdown and a watcher of the connection (the client
 // leaves or sends more; watch.go) each kick it, and a kick runs one
-// short step on a goroutine of its own (parkedWait.step). A parked wait
+// short step on a goroutine of its own (stepper). A parked wait
 // holds the connection, the hub.ParkedWait and the little the answer
 // and the access log need. When the wait ends, it writes the answer the
 // handler would have written, byte for byte, with Connection: close,
@@ -38,9 +38,9 @@ import (
 	"github.com/parley-dev/parley/internal/hub"
 )
 
-// parking tracks the waits parked off net/http, which
-// http.Server.Shutdown does not know about, so that Server.Shutdown can
-// end them.
+// parking tracks the waits and event streams parked off net/http
+// (stream.go), which http.Server.Shutdown does not know about, so that
+// Server.Shutdown can end them.
 type parking struct {
 	ctx    context.Context // ends with Shutdown: every parked wait ends
 	cancel context.CancelFunc
@@ -48,8 +48,8 @@ type parking struct {
 
 	mu      sync.Mutex
 	closed  bool
-	wg      sync.WaitGroup // parked waits not yet answered
-	n       atomic.Int64   // parked waits now
+	wg      sync.WaitGroup // parked waits and streams not yet ended
+	n       atomic.Int64   // parked waits and streams now
 	inGrace atomic.Int64   // waits in their parkAfter on net/http's goroutine
 	crowd   int64          // crowdedGrace; tests set less
 }
@@ -59,7 +59,7 @@ func newParking() *parking {
 	return &parking{ctx: ctx, cancel: cancel, watch: newConnWatcher(), crowd: crowdedGrace}
 }
 
-// add counts one more parked wait, unless Shutdown has begun.
+// add counts one more parked wait or stream, unless Shutdown has begun.
 func (pk *parking) add() bool {
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
@@ -71,18 +71,19 @@ func (pk *parking) add() bool {
 	return true
 }
 
-// done counts a parked wait answered, or one that did not park after
-// all.
+// done counts a parked wait answered or stream ended, or one that did
+// not park after all.
 func (pk *parking) done() {
 	pk.n.Add(-1)
 	pk.wg.Done()
 }
 
-// Shutdown ends the long polls for mail: each answers as a wait that the
-// hub's shutdown interrupts does (503, "request canceled"), and those
-// parked off net/http close their connection. It returns when the
-// parked ones have answered, or with ctx's error when ctx ends first;
-// the rest are requests for http.Server.Shutdown to wait for. Waits that
+// Shutdown ends the long polls for mail and the event streams: each
+// wait answers as a wait that the hub's shutdown interrupts does (503,
+// "request canceled"), each stream ends its response, and those parked
+// off net/http close their connection. It returns when the parked ones
+// have ended, or with ctx's error when ctx ends first; the rest are
+// requests for http.Server.Shutdown to wait for. Waits and streams that
 // start later are not parked, and end at once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	pk := s.parking
@@ -149,14 +150,12 @@ func (s *Server) finishHere(r *http.Request, wait *hub.ParkedWait, d time.Durati
 	return res, done, err
 }
 
-// parkedWait is one wait parked off net/http.
-type parkedWait struct {
-	s    *Server
+// parkedConn is a request whose connection a handler took out of
+// net/http: a parked wait, or an event stream (stream.go). It answers on
+// the connection itself, then ends the request as the middleware would
+// have (end).
+type parkedConn struct {
 	conn net.Conn
-	wait *hub.ParkedWait
-	// ctx ends the wait: Shutdown, or the client leaving (the watcher).
-	ctx    context.Context
-	cancel context.CancelFunc
 	// header holds what middleware set on the response before the
 	// handler parked; nil when nothing.
 	header http.Header
@@ -167,17 +166,85 @@ type parkedWait struct {
 	// then after holds the middleware's deferred work (whenDone).
 	handled chan struct{}
 	after   []func()
+}
+
+// hijack takes r's connection out of net/http, if it can: a GET over
+// HTTP/1.x whose ResponseWriter, straight behind the access log, can be
+// hijacked, nothing written yet, the server not shutting down. It
+// returns nil when it cannot; the caller then answers through w. The
+// buffered reader and writer Hijack returns are dropped: a GET has no
+// body, and what follows is written to the connection directly.
+func (s *Server) hijack(w http.ResponseWriter, r *http.Request) *parkedConn {
+	lw, ok := w.(*logWriter)
+	if !ok || lw.wrote || lw.park != nil || r.ProtoMajor != 1 || r.Method != http.MethodGet {
+		return nil
+	}
+	hj, ok := lw.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil
+	}
+	if !s.parking.add() {
+		return nil
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		s.parking.done()
+		return nil
+	}
+	pc := &parkedConn{
+		conn:   conn,
+		method: r.Method, path: r.URL.Path, remote: r.RemoteAddr, start: lw.start,
+		handled: make(chan struct{}),
+	}
+	if h := w.Header(); len(h) > 0 {
+		pc.header = h.Clone()
+	}
+	lw.park = pc
+	return pc
+}
+
+// end does what the middleware left for the end of the request, then
+// logs it. The middleware's work comes first: a waiter limit must have
+// let go of the request before the client can start its next one.
+func (pc *parkedConn) end(ctx context.Context, s *Server, status int, bytes int64, code hub.Code) {
+	<-pc.handled
+	for _, f := range pc.after {
+		f()
+	}
+	s.accessLog(ctx, pc.method, pc.path, pc.remote, pc.start, status, bytes, code)
+}
+
+// closeGently closes a connection on which the client sent more than
+// was read: closed at once, the kernel would answer those bytes with a
+// reset, which can destroy the answer before the client reads it. As
+// net/http does, it closes the writing half, then reads what comes, for
+// at most half a second, before it closes.
+func (pc *parkedConn) closeGently() {
+	if tc, ok := pc.conn.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+		_ = pc.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, _ = io.Copy(io.Discard, pc.conn)
+	}
+	_ = pc.conn.Close()
+}
+
+// parkedWait is one wait parked off net/http.
+type parkedWait struct {
+	*parkedConn
+	s    *Server
+	wait *hub.ParkedWait
+	// ctx ends the wait: Shutdown, or the client leaving (the watcher).
+	ctx    context.Context
+	cancel context.CancelFunc
 	// What the wait returned, or the panic it ended with.
 	res      hub.ReadResult
 	err      error
 	panicked any
-	// Set by kick: there may be mail, the time is up, the hub shuts
+	// Set by a kick: there may be mail, the time is up, the hub shuts
 	// down, the client left, the client sent bytes the wait did not read
 	// (unread).
 	woken, timedOut, canceled, left, unread atomic.Bool
-	// stepping is set while a step runs, and for good once the wait is
-	// over: at most one goroutine works on the wait at a time.
-	stepping atomic.Bool
+	steps                                   stepper
 	// What arm arranged, released by finish.
 	timer     *time.Timer
 	stopCtx   func() bool
@@ -185,98 +252,88 @@ type parkedWait struct {
 }
 
 // park moves a wait whose first read found nothing off net/http, if it
-// can: a GET over HTTP/1.x whose ResponseWriter, straight behind the
-// access log, can be hijacked, nothing written yet, the server not
-// shutting down. It reports whether it did; if not, the caller finishes
+// can (hijack). It reports whether it did; if not, the caller finishes
 // the wait itself.
 func (s *Server) park(w http.ResponseWriter, r *http.Request, wait *hub.ParkedWait) bool {
-	lw, ok := w.(*logWriter)
-	if !ok || lw.wrote || lw.park != nil || r.ProtoMajor != 1 || r.Method != http.MethodGet {
+	pc := s.hijack(w, r)
+	if pc == nil {
 		return false
 	}
-	hj, ok := lw.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return false
-	}
-	if !s.parking.add() {
-		return false
-	}
-	// The buffered reader and writer Hijack returns are dropped: a GET
-	// has no body, and the answer is written to the connection in one
-	// piece.
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		s.parking.done()
-		return false
-	}
-	p := &parkedWait{
-		s: s, conn: conn, wait: wait,
-		method: r.Method, path: r.URL.Path, remote: r.RemoteAddr, start: lw.start,
-		handled: make(chan struct{}),
-	}
+	p := &parkedWait{parkedConn: pc, s: s, wait: wait}
 	p.ctx, p.cancel = context.WithCancel(s.parking.ctx)
-	if h := w.Header(); len(h) > 0 {
-		p.header = h.Clone()
-	}
-	lw.park = p
 	p.arm()
 	return true
 }
 
 // arm arms what can end the wait: the bus (hub.ParkedWait.Park), a
-// timer, the hub's shutdown and the connection's watcher. It holds
-// stepping while it does, so that a kick meanwhile cannot run a step
-// before finish has everything to release; then it runs the first step
-// itself, since an event may have come while Park switched over.
+// timer, the hub's shutdown and the connection's watcher. It holds the
+// steps while it does, so that a kick meanwhile cannot run one before
+// finish has everything to release; then it runs the first step itself,
+// since an event may have come while Park switched over.
 func (p *parkedWait) arm() {
-	p.stepping.Store(true)
-	remaining := p.wait.Park(func() { p.kick(&p.woken) })
-	p.timer = time.AfterFunc(remaining, func() { p.kick(&p.timedOut) })
-	p.stopCtx = context.AfterFunc(p.ctx, func() { p.kick(&p.canceled) })
+	p.steps = stepper{settle: p.settle, finish: p.finish}
+	p.steps.hold()
+	remaining := p.wait.Park(func() { p.steps.kick(&p.woken) })
+	p.timer = time.AfterFunc(remaining, func() { p.steps.kick(&p.timedOut) })
+	p.stopCtx = context.AfterFunc(p.ctx, func() { p.steps.kick(&p.canceled) })
 	p.stopWatch = p.s.parking.watch.watch(p.conn, p.clientDid)
 	p.woken.Store(true)
-	go p.step()
+	go p.steps.run()
 }
 
 // clientDid is the watcher's report.
 func (p *parkedWait) clientDid(ev clientEvent) {
 	switch ev {
 	case clientLeft:
-		p.kick(&p.left)
+		p.steps.kick(&p.left)
 	case clientSentMore:
-		p.kick(&p.unread)
+		p.steps.kick(&p.unread)
 	}
 }
+
+// stepper runs the steps of something that waits with no goroutine of
+// its own (a parked wait, an event stream): whatever can wake it kicks
+// it, and a kick runs a step on a goroutine of its own unless one is
+// running, which then looks again. At most one step runs at a time; once
+// settle reports the end, finish runs and no step runs again.
+type stepper struct {
+	settle func() (over bool)
+	finish func()
+	// running is set while a step runs, and for good after the end.
+	running atomic.Bool
+	// kicked is set by a kick, cleared as a step begins: a step that
+	// ends with it set looks again.
+	kicked atomic.Bool
+}
+
+// hold keeps kicks from running a step, until the caller runs one.
+func (st *stepper) hold() { st.running.Store(true) }
 
 // kick sets flag and runs a step unless one is running, which will see
 // the flag. It runs on the bus's, a timer's, a context's or the
 // watcher's goroutine and does not block.
-func (p *parkedWait) kick(flag *atomic.Bool) {
+func (st *stepper) kick(flag *atomic.Bool) {
 	flag.Store(true)
-	if p.stepping.CompareAndSwap(false, true) {
-		go p.step()
+	st.kicked.Store(true)
+	if st.running.CompareAndSwap(false, true) {
+		go st.run()
 	}
 }
 
-// step handles the kicks so far, on a goroutine that holds stepping: it
-// ends the wait when there is an answer, else lets go of stepping and
-// looks again for a kick that came meanwhile.
-func (p *parkedWait) step() {
+// run steps, on a goroutine that holds running, until settle reports
+// the end or no kick came during the last step.
+func (st *stepper) run() {
 	for {
-		if p.settle() {
-			p.finish()
-			return // stepping stays set: nothing runs after the end
+		st.kicked.Store(false)
+		if st.settle() {
+			st.finish()
+			return // running stays set: nothing runs after the end
 		}
-		p.stepping.Store(false)
-		if !p.kicked() || !p.stepping.CompareAndSwap(false, true) {
+		st.running.Store(false)
+		if !st.kicked.Load() || !st.running.CompareAndSwap(false, true) {
 			return
 		}
 	}
-}
-
-// kicked reports whether a kick is waiting for settle.
-func (p *parkedWait) kicked() bool {
-	return p.canceled.Load() || p.left.Load() || p.woken.Load() || p.unread.Load() || p.timedOut.Load()
 }
 
 // settle looks at the kicks and reports whether the wait is over, with
@@ -316,17 +373,17 @@ func (p *parkedWait) settle() (over bool) {
 // finish releases what arm arranged and what the wait holds, then
 // answers.
 func (p *parkedWait) finish() {
-	defer p.end()
+	defer p.answer()
 	p.timer.Stop()
 	p.stopCtx()
 	p.stopWatch()
 	p.wait.End()
 }
 
-// end answers the wait and closes the connection, then does what the
+// answer answers the wait and closes the connection, then does what the
 // middleware left for the end of the request and logs it. It answers a
 // panic in a step with a 500, as logRequests does.
-func (p *parkedWait) end() {
+func (p *parkedWait) answer() {
 	s := p.s
 	defer s.parking.done()
 	defer p.cancel()
@@ -342,33 +399,13 @@ func (p *parkedWait) end() {
 		writeJSON(rb, http.StatusOK, p.res)
 	}
 	p.res = hub.ReadResult{}
-	// The middleware's work first: a waiter limit must have let go of
-	// this wait before the client can start its next one.
-	<-p.handled
-	for _, f := range p.after {
-		f()
-	}
 	// Logged before the answer leaves, as net/http's buffered answers are.
-	s.accessLog(p.ctx, p.method, p.path, p.remote, p.start, rb.status, int64(len(rb.body)), rb.code)
+	p.end(p.ctx, s, rb.status, int64(len(rb.body)), rb.code)
 	_ = p.conn.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	_, _ = p.conn.Write(rb.wire(time.Now()))
 	if p.unread.Load() {
 		p.closeGently()
 		return
-	}
-	_ = p.conn.Close()
-}
-
-// closeGently closes a connection on which the client sent more than
-// was read: closed at once, the kernel would answer those bytes with a
-// reset, which can destroy the answer before the client reads it. As
-// net/http does, it closes the writing half, then reads what comes, for
-// at most half a second, before it closes.
-func (p *parkedWait) closeGently() {
-	if tc, ok := p.conn.(interface{ CloseWrite() error }); ok {
-		_ = tc.CloseWrite()
-		_ = p.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		_, _ = io.Copy(io.Discard, p.conn)
 	}
 	_ = p.conn.Close()
 }
