@@ -522,7 +522,9 @@ func (s *Service) Deregister(ctx context.Context, c Caller) error {
 		if err := tx.DeleteAgent(ctx, a.ID); err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, s.event(EventAgentDeregistered, a.Name, a.Name, nil, nil))
+		gone := s.event(EventAgentDeregistered, a.Name, a.Name, nil, nil)
+		gone.Revokes = a.ID
+		return appendEvents(ctx, tx, gone)
 	})
 	if err != nil {
 		return fmt.Errorf("deregister %q: %w", c.Name, err)

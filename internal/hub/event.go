@@ -38,6 +38,12 @@ type Event struct {
 	// Subject names the object: a channel, signal, key, command or message id.
 	Subject string          `json:"subject,omitempty"`
 	Data    json.RawMessage `json:"data,omitempty"`
+	// Revokes is the ID of the agent whose tokens the event ends, on the
+	// live events of a revocation, a release and a deregistration; 0 on
+	// every other event, and on events read back from the store. A
+	// revocation watch (UntilRevoked) uses it to leave other agents'
+	// events alone instead of checking its token in the store.
+	Revokes int64 `json:"-"`
 }
 
 // Concerns reports whether the event involves the named agent.

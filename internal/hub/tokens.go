@@ -170,7 +170,9 @@ func (s *Service) RevokeTokens(ctx context.Context, c Caller, name string) (Audi
 		if err := tx.DeleteCredentials(ctx, a.ID); err != nil {
 			return err
 		}
-		return appendEvents(ctx, tx, s.event(EventAdminRevoke, c.Name, name, []string{name}, rec))
+		ev := s.event(EventAdminRevoke, c.Name, name, []string{name}, rec)
+		ev.Revokes = a.ID
+		return appendEvents(ctx, tx, ev)
 	})
 	if err != nil {
 		return AuditRecord{}, fmt.Errorf("revoke tokens of %q: %w", name, err)
@@ -208,9 +210,10 @@ func (s *Service) ReleaseName(ctx context.Context, c Caller, name string) (Audit
 				return err
 			}
 			rec = s.auditRecord(AuditRelease, c, name, "agent removed with its tokens and mail")
-			return appendEvents(ctx, tx,
-				s.event(EventAgentDeregistered, name, name, nil, nil),
-				s.event(EventAdminRelease, c.Name, name, []string{name}, rec))
+			gone := s.event(EventAgentDeregistered, name, name, nil, nil)
+			released := s.event(EventAdminRelease, c.Name, name, []string{name}, rec)
+			gone.Revokes, released.Revokes = a.ID, a.ID
+			return appendEvents(ctx, tx, gone, released)
 		case !errors.Is(err, ErrNotFound):
 			return err
 		}
@@ -271,10 +274,17 @@ var revokeKinds = []string{EventAdminRevoke, EventAdminRelease, EventAgentDeregi
 //
 // The watch holds no goroutine while nothing happens (every agent's
 // stream has one): the bus calls it with each admin event, and a check
-// of the token runs on a short-lived goroutine, one at a time.
+// of the token runs on a short-lived goroutine, one at a time. Once the
+// watch knows the token's agent (from the token cache, which the
+// caller's authentication filled, else from its first check), events
+// that end another agent (Event.Revokes) are left alone: ending one
+// agent costs its own streams a check, not every stream of the hub.
 func (s *Service) UntilRevoked(ctx context.Context, token string) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &revokeWatch{s: s, ctx: ctx, cancel: cancel, token: token}
+	if ct, ok := s.tokens.get(string(HashToken(token))); ok {
+		w.agent.Store(ct.caller.AgentID) // the caller has just authenticated
+	}
 	sub := s.bus.Subscribe(Filter{Kinds: revokeKinds, Notify: w.event})
 	stop := context.AfterFunc(ctx, sub.Close)
 	w.recheck() // what happened before the subscription
@@ -292,6 +302,8 @@ type revokeWatch struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	token  string
+	// agent is the ID of the token's agent, once a check has found it.
+	agent atomic.Int64
 	// checking is set while a check runs; again asks it for one more.
 	checking, again atomic.Bool
 }
@@ -301,6 +313,9 @@ func (w *revokeWatch) event(e Event) {
 	if e.Kind == EventHubReset {
 		time.AfterFunc(RevokeGrace, w.cancel)
 		return
+	}
+	if id := w.agent.Load(); id != 0 && e.Revokes != 0 && e.Revokes != id {
+		return // another agent's tokens: this one's are as they were
 	}
 	w.recheck()
 }
@@ -320,9 +335,13 @@ func (w *revokeWatch) check() {
 		if w.ctx.Err() != nil {
 			return
 		}
-		if w.s.tokenRevoked(w.ctx, w.token) {
+		revoked, agent := w.s.tokenRevoked(w.ctx, w.token)
+		if revoked {
 			w.cancel()
 			return
+		}
+		if agent != 0 {
+			w.agent.Store(agent)
 		}
 		w.checking.Store(false)
 		if !w.again.Load() || !w.checking.CompareAndSwap(false, true) {
@@ -331,17 +350,24 @@ func (w *revokeWatch) check() {
 	}
 }
 
-// tokenRevoked reports whether token no longer authenticates. Unlike
-// Authenticate it does not count as a use of the token. A failure to
-// read the store is not a revocation.
-func (s *Service) tokenRevoked(ctx context.Context, token string) bool {
+// tokenRevoked reports whether token no longer authenticates and, when
+// it does, the ID of its agent. Unlike Authenticate it does not count as
+// a use of the token. A failure to read the store is not a revocation.
+func (s *Service) tokenRevoked(ctx context.Context, token string) (revoked bool, agent int64) {
 	err := s.store.View(ctx, func(r Reader) error {
 		cred, err := s.credential(ctx, r, token)
 		if err != nil {
 			return err
 		}
-		_, err = r.AgentByID(ctx, cred.AgentID)
+		a, err := r.AgentByID(ctx, cred.AgentID)
+		agent = a.ID
 		return err
 	})
-	return errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrNotFound)
+	switch {
+	case errors.Is(err, ErrUnauthenticated) || errors.Is(err, ErrNotFound):
+		return true, 0
+	case err != nil:
+		return false, 0
+	}
+	return false, agent
 }

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,15 +13,20 @@ import (
 	"github.com/parley-dev/parley/internal/hub"
 )
 
-// countingStore counts the write transactions that reach a store.
+// countingStore counts the transactions that reach a store.
 type countingStore struct {
 	hub.Store
-	updates atomic.Int64
+	updates, views atomic.Int64
 }
 
 func (s *countingStore) Update(ctx context.Context, fn func(hub.Tx) error) error {
 	s.updates.Add(1)
 	return s.Store.Update(ctx, fn)
+}
+
+func (s *countingStore) View(ctx context.Context, fn func(hub.Reader) error) error {
+	defer s.views.Add(1)
+	return s.Store.View(ctx, fn)
 }
 
 // newTokenEnv returns an env whose service runs on clk with opts, and
@@ -274,5 +280,80 @@ func TestResetIsAudited(t *testing.T) {
 	evs, err := e.svc.Events(ctx, 0, 100, hub.Filter{Kinds: []string{hub.EventAdminReset}})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("admin.reset events: %+v, %v", evs, err)
+	}
+}
+
+// TestRevocationChecksOnlyItsAgent: every agent's stream watches its
+// token (UntilRevoked); ending one agent (revoked, released or
+// deregistered) ends its streams and costs the others no look at the
+// store, so that a hub with thousands of streams does not read the
+// store thousands of times whenever an agent goes.
+func TestRevocationChecksOnlyItsAgent(t *testing.T) {
+	const n = 40
+	e, cs := newTokenEnv(t, newClock(), hub.Options{})
+	ctx := context.Background()
+	admin := hub.Caller{Admin: true, Name: "admin"}
+	names := make([]string, n)
+	watches := make([]context.Context, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("agent%02d", i)
+		e.register(names[i], "")
+	}
+	// As a stream does: authenticate, then watch.
+	for _, name := range names {
+		if _, err := e.svc.Authenticate(ctx, e.tokens[name]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := cs.views.Load()
+	for i, name := range names {
+		w, stop := e.svc.UntilRevoked(ctx, e.tokens[name])
+		t.Cleanup(stop)
+		watches[i] = w
+	}
+	// Each watch checks its token once, for a revocation before it began.
+	waitFor(t, "the first checks", func() bool { return cs.views.Load() == base+n })
+
+	ends := []struct {
+		what string
+		i    int
+		end  func(name string) error
+	}{
+		{"revoked", 3, func(name string) error { _, err := e.svc.RevokeTokens(ctx, admin, name); return err }},
+		{"released", 7, func(name string) error { _, err := e.svc.ReleaseName(ctx, admin, name); return err }},
+		{"deregistered", 11, func(name string) error {
+			c, err := e.svc.Authenticate(ctx, e.tokens[name])
+			if err != nil {
+				return err
+			}
+			return e.svc.Deregister(ctx, c)
+		}},
+	}
+	for _, end := range ends {
+		before := cs.views.Load()
+		if err := end.end(names[end.i]); err != nil {
+			t.Fatalf("%s: %v", end.what, err)
+		}
+		waitFor(t, names[end.i]+"'s watch to end", func() bool { return watches[end.i].Err() != nil })
+		if looks := cs.views.Load() - before; looks > 3 {
+			t.Errorf("%s %s: %d reads of the store for %d watches, want its own", end.what, names[end.i], looks, n)
+		}
+	}
+	for i, w := range watches {
+		if w.Err() != nil && i != 3 && i != 7 && i != 11 {
+			t.Errorf("%s's watch ended with another agent", names[i])
+		}
+	}
+}
+
+// waitFor polls cond for up to ten seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
