@@ -215,16 +215,17 @@ func (s *Server) handleWaitCommand(w http.ResponseWriter, r *http.Request) error
 	if err := q.Err(); err != nil {
 		return err
 	}
-	cmd, claimed, err := s.svc.WaitCommand(r.Context(), c, timeout)
-	if err != nil {
-		return err
+	claim, wait, err := s.svc.StartWaitCommand(r.Context(), c, timeout)
+	return serveWait(s, w, r, claim, wait, err, commandAnswer)
+}
+
+// commandAnswer is the body of a command wait's answer.
+func commandAnswer(claim hub.CommandClaim) any {
+	res := commandWait{TimedOut: !claim.Claimed}
+	if claim.Claimed {
+		res.Command = &claim.Command
 	}
-	res := commandWait{TimedOut: !claimed}
-	if claimed {
-		res.Command = &cmd
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	return res
 }
 
 // ackBody is POST /commands/{id}/ack.

@@ -96,12 +96,8 @@ func (s *Server) proposal(w http.ResponseWriter, r *http.Request, wait bool) err
 	if err := q.Err(); err != nil {
 		return err
 	}
-	prop, err := s.svc.WaitProposal(r.Context(), c, id, timeout)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, prop)
-	return nil
+	prop, pending, err := s.svc.StartWaitProposal(r.Context(), c, id, timeout)
+	return serveWait(s, w, r, prop, pending, err, asIs)
 }
 
 // voteBody is POST /proposals/{id}/vote.
@@ -437,10 +433,6 @@ func (s *Server) handleWatchState(w http.ResponseWriter, r *http.Request) error 
 	if err := q.Err(); err != nil {
 		return err
 	}
-	res, err := s.svc.WaitState(r.Context(), c, r.PathValue("key"), after, timeout)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	res, wait, err := s.svc.StartWaitState(r.Context(), c, r.PathValue("key"), after, timeout)
+	return serveWait(s, w, r, res, wait, err, asIs)
 }

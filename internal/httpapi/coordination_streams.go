@@ -97,12 +97,8 @@ func (s *Server) handleWaitChannel(w http.ResponseWriter, r *http.Request) error
 	if err := q.Err(); err != nil {
 		return err
 	}
-	res, err := s.svc.WaitChannel(r.Context(), c, r.PathValue("name"), opts, timeout)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	res, wait, err := s.svc.StartWaitChannel(r.Context(), c, r.PathValue("name"), opts, timeout)
+	return serveWait(s, w, r, res, wait, err, asIs)
 }
 
 func (s *Server) routesSignals(mux router) {
@@ -186,12 +182,8 @@ func (s *Server) handleWaitSignal(w http.ResponseWriter, r *http.Request) error 
 	if err := q.Err(); err != nil {
 		return err
 	}
-	sig, err := s.svc.WaitSignal(r.Context(), c, r.PathValue("name"), timeout)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, sig)
-	return nil
+	sig, wait, err := s.svc.StartWaitSignal(r.Context(), c, r.PathValue("name"), timeout)
+	return serveWait(s, w, r, sig, wait, err, asIs)
 }
 
 func (s *Server) handleClearSignal(w http.ResponseWriter, r *http.Request) error {

@@ -148,29 +148,10 @@ func (s *Server) handleWaitInbox(w http.ResponseWriter, r *http.Request) error {
 	if err := q.Err(); err != nil {
 		return err
 	}
-	// Read once; with nothing to read, wait on this goroutine for up to
-	// parkAfter, then park off net/http (park.go) or, where that cannot
-	// be, go on waiting here.
+	// Read once; with nothing to read, wait here for a while, then park
+	// off net/http (serveWait).
 	res, wait, err := s.svc.StartWait(r.Context(), c, opts, timeout)
-	if err != nil {
-		return err
-	}
-	if wait != nil {
-		var done bool
-		if res, done, err = s.finishInGrace(r, wait); err != nil {
-			return err
-		}
-		if !done {
-			if s.park(w, r, wait) {
-				return nil
-			}
-			if res, _, err = s.finishHere(r, wait, 0); err != nil {
-				return err
-			}
-		}
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	return serveWait(s, w, r, res, wait, err, asIs)
 }
 
 // page parses ?before=&limit=.

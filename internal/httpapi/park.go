@@ -7,16 +7,16 @@ package httpapi
 // 8 KiB), a background goroutine that reads the connection, the
 // connection's 4 KiB read and write buffers, a 2 KiB response buffer and
 // the request's headers. A hub with thousands of agents in a long poll
-// spends most of its memory there. So when a wait's first read of the
-// inbox finds nothing (hub.Service.StartWait) and nothing comes within
-// parkAfter (or at once, in a crowd: crowdedGrace), the handler takes
-// the connection out of net/http (Hijack,
-// HTTP/1.x only) and parks it with no goroutine at all: the bus, a
-// timer, the hub's shutdown and a watcher of the connection (the client
-// leaves or sends more; watch.go) each kick it, and a kick runs one
-// short step on a goroutine of its own (stepper). A parked wait
-// holds the connection, the hub.ParkedWait and the little the answer
-// and the access log need. When the wait ends, it writes the answer the
+// spends most of its memory there. So when a wait's first check finds
+// nothing (a Start method of hub.Service: the inbox, commands, channels,
+// signals, shared state, proposals) and nothing comes within parkAfter
+// (or at once, in a crowd: crowdedGrace), the handler takes the
+// connection out of net/http (Hijack, HTTP/1.x only) and parks it with
+// no goroutine at all (serveWait): the bus, a timer, the hub's shutdown
+// and a watcher of the connection (the client leaves or sends more;
+// watch.go) each kick it, and a kick runs one short step on a goroutine
+// of its own (stepper). A parked wait holds the connection, the
+// hub.Pending and the little the answer and the access log need. When the wait ends, it writes the answer the
 // handler would have written, byte for byte, with Connection: close,
 // and closes the connection; the client's next request opens a new one.
 //
@@ -118,22 +118,52 @@ const parkAfter = 250 * time.Millisecond
 // hold net/http's memory for every one of them at the same time.
 const crowdedGrace = 256
 
+// serveWait answers a wait the hub started (res, wait and err are what
+// a Start method of hub.Service returned): at once when its first check
+// was the answer, else after waiting on the request's goroutine for up
+// to parkAfter, then parked off net/http or, where that cannot be, on
+// the request's goroutine to its end. body shapes the answer.
+func serveWait[T any](s *Server, w http.ResponseWriter, r *http.Request, res T, wait *hub.Pending[T], err error, body func(T) any) error {
+	if err != nil {
+		return err
+	}
+	if wait != nil {
+		var done bool
+		if res, done, err = finishInGrace(s, r, wait); err != nil {
+			return err
+		}
+		if !done {
+			if s.park(w, r, wait, func() any { return body(wait.Result()) }) {
+				return nil
+			}
+			if res, _, err = finishHere(s, r, wait, 0); err != nil {
+				return err
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, body(res))
+	return nil
+}
+
+// asIs is the body of a wait that answers with what the hub returned.
+func asIs[T any](v T) any { return v }
+
 // finishInGrace waits on the request's goroutine for parkAfter, or not
 // at all when crowdedGrace other waits are doing so.
-func (s *Server) finishInGrace(r *http.Request, wait *hub.ParkedWait) (res hub.ReadResult, done bool, err error) {
+func finishInGrace[T any](s *Server, r *http.Request, wait *hub.Pending[T]) (res T, done bool, err error) {
 	pk := s.parking
 	if pk.inGrace.Add(1) > pk.crowd {
 		pk.inGrace.Add(-1)
-		return hub.ReadResult{}, false, nil
+		return res, false, nil
 	}
 	defer pk.inGrace.Add(-1)
-	return s.finishHere(r, wait, parkAfter)
+	return finishHere(s, r, wait, parkAfter)
 }
 
 // finishHere waits on the request's goroutine: for at most d when d is
 // positive (done false: the wait goes on), else to its end. It ends with
 // the request, and with Shutdown, like a parked one.
-func (s *Server) finishHere(r *http.Request, wait *hub.ParkedWait, d time.Duration) (res hub.ReadResult, done bool, err error) {
+func finishHere[T any](s *Server, r *http.Request, wait *hub.Pending[T], d time.Duration) (res T, done bool, err error) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(s.parking.ctx, cancel)
@@ -228,16 +258,26 @@ func (pc *parkedConn) closeGently() {
 	_ = pc.conn.Close()
 }
 
+// parkable is the hub's side of a wait a handler parks: a hub.Pending of
+// any result.
+type parkable interface {
+	Park(wake func()) time.Duration
+	Check(ctx context.Context) (done bool, err error)
+	End()
+}
+
 // parkedWait is one wait parked off net/http.
 type parkedWait struct {
 	*parkedConn
 	s    *Server
-	wait *hub.ParkedWait
+	wait parkable
+	// body is the answer's body, from what the wait's last check found.
+	body func() any
 	// ctx ends the wait: Shutdown, or the client leaving (the watcher).
 	ctx    context.Context
 	cancel context.CancelFunc
 	// What the wait returned, or the panic it ended with.
-	res      hub.ReadResult
+	res      any
 	err      error
 	panicked any
 	// Set by a kick: there may be mail, the time is up, the hub shuts
@@ -251,15 +291,15 @@ type parkedWait struct {
 	stopWatch func()
 }
 
-// park moves a wait whose first read found nothing off net/http, if it
-// can (hijack). It reports whether it did; if not, the caller finishes
-// the wait itself.
-func (s *Server) park(w http.ResponseWriter, r *http.Request, wait *hub.ParkedWait) bool {
+// park moves a wait whose first check found nothing off net/http, if it
+// can (hijack); body gives its answer when it ends. It reports whether it
+// did; if not, the caller finishes the wait itself.
+func (s *Server) park(w http.ResponseWriter, r *http.Request, wait parkable, body func() any) bool {
 	pc := s.hijack(w, r)
 	if pc == nil {
 		return false
 	}
-	p := &parkedWait{parkedConn: pc, s: s, wait: wait}
+	p := &parkedWait{parkedConn: pc, s: s, wait: wait, body: body}
 	p.ctx, p.cancel = context.WithCancel(s.parking.ctx)
 	p.arm()
 	return true
@@ -337,8 +377,8 @@ func (st *stepper) run() {
 }
 
 // settle looks at the kicks and reports whether the wait is over, with
-// its answer in p.res and p.err (or p.panicked). Woken, it reads the
-// inbox.
+// its answer in p.res and p.err (or p.panicked). Woken, it checks again
+// (reads the inbox, claims a command...).
 func (p *parkedWait) settle() (over bool) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -356,7 +396,7 @@ func (p *parkedWait) settle() (over bool) {
 	case p.woken.Swap(false):
 		done, err := p.wait.Check(p.ctx)
 		if done || err != nil {
-			p.res, p.err = p.wait.Result(), err
+			p.res, p.err = p.body(), err
 			return true
 		}
 		return false
@@ -364,7 +404,7 @@ func (p *parkedWait) settle() (over bool) {
 		// A timeout, or a pipelined request: answer now, as a wait that
 		// timed out; Connection: close drops the rest and the client
 		// asks again.
-		p.res = p.wait.Result()
+		p.res = p.body()
 		return true
 	}
 	return false
@@ -398,7 +438,7 @@ func (p *parkedWait) answer() {
 	default:
 		writeJSON(rb, http.StatusOK, p.res)
 	}
-	p.res = hub.ReadResult{}
+	p.res = nil
 	// Logged before the answer leaves, as net/http's buffered answers are.
 	p.end(p.ctx, s, rb.status, int64(len(rb.body)), rb.code)
 	_ = p.conn.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))

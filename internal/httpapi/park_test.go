@@ -444,3 +444,81 @@ func TestParkedWaitsHoldNoGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// Every long poll parks off net/http, not only the inbox's: a command
+// wait, a channel wait, a signal wait, a state watch and a proposal
+// wait each park when nothing comes in time, and answer what the same
+// request answers on net/http once their event has come.
+func TestCoordinationWaitsPark(t *testing.T) {
+	tests := []struct {
+		name   string
+		who    string
+		wait   string // the request that parks
+		event  func(e *env)
+		normal string // the same answer without parking ("" for wait)
+		want   string // in the answer
+	}{
+		{name: "command", who: "bob", wait: "/commands/bob/wait?timeout=600000",
+			event: func(e *env) {
+				e.mustJSON(e.call("POST", "/commands/send", `{"target":"bob","action":"build"}`, "alice"), 201, nil)
+			},
+			normal: "-", want: `"action":"build"`},
+		{name: "channel", who: "bob", wait: "/channels/results/wait?since=0&timeout=600000",
+			event: func(e *env) {
+				e.mustJSON(e.call("POST", "/channels/results/send", `{"ok":true}`, "alice"), 201, nil)
+			},
+			want: `"ok":true`},
+		{name: "signal", who: "bob", wait: "/signals/ready/wait?timeout=600000",
+			event: func(e *env) {
+				e.mustJSON(e.call("POST", "/signals/ready", `{"data":{"port":7400}}`, "alice"), 200, nil)
+			},
+			want: `"emitted":true`},
+		{name: "state", who: "bob", wait: "/state/phase/wait?after=0&timeout=600000",
+			event: func(e *env) {
+				e.mustJSON(e.call("PUT", "/state/phase", `{"value":"build"}`, "alice"), 200, nil)
+			},
+			want: `"changed":true`},
+		{name: "proposal", who: "alice", wait: "/proposals/1/wait?timeout=600000",
+			event: func(e *env) {
+				e.mustJSON(e.call("POST", "/proposals/1/vote", `{"choice":"approve"}`, "bob"), 200, nil)
+			},
+			want: `"status":"decided"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			e.mustJSON(e.call("POST", "/proposals", `{"question":"Ship?","voters":"bob","deadline":"1h"}`, "alice"), 201, nil)
+			conn := e.rawWait(tt.wait, tt.who)
+			tt.event(e)
+			resp, body, raw := readRaw(t, conn)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, tt.want) {
+				t.Fatalf("parked answer %d: %s", resp.StatusCode, body)
+			}
+			if tt.normal == "-" {
+				return // a second wait would claim another command
+			}
+			normal := e.call("GET", tt.wait, "", tt.who)
+			if body != normal.body {
+				t.Errorf("parked body:\n%s\nnormal body:\n%s", body, normal.body)
+			}
+			if diff := sameHeaders(resp, raw, normal.header); diff != "" {
+				t.Error(diff)
+			}
+			if n := e.server.Parked(); n != 0 {
+				t.Errorf("%d waits still parked", n)
+			}
+		})
+	}
+}
+
+// A parked command wait that times out answers as a wait of timeout 0
+// with no command does: timed out, no command.
+func TestParkedCommandWaitTimesOut(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	conn := e.rawWait("/commands/bob/wait?timeout=600", "bob")
+	resp, body, _ := readRaw(t, conn)
+	normal := e.call("GET", "/commands/bob/wait?timeout=0", "", "bob")
+	if resp.StatusCode != http.StatusOK || body != normal.body || !strings.Contains(body, `"timed_out":true`) {
+		t.Fatalf("parked %d %s; normal %d %s", resp.StatusCode, body, normal.status, normal.body)
+	}
+}

@@ -120,19 +120,28 @@ func (s *Service) ReadChannel(ctx context.Context, c Caller, channel string, opt
 // newest post when opts has no Since) and returns them; it returns at
 // once when there are some already, and an empty page on timeout.
 func (s *Service) WaitChannel(ctx context.Context, c Caller, channel string, opts ChannelReadOptions, timeout time.Duration) (ChannelRead, error) {
+	res, p, err := s.StartWaitChannel(ctx, c, channel, opts, timeout)
+	if p != nil {
+		if res, err = p.Finish(ctx); err != nil {
+			err = fmt.Errorf("wait on channel %q: %w", channel, err)
+		}
+	}
+	return res, err
+}
+
+// StartWaitChannel is the first half of WaitChannel: it reads the
+// channel once, and hands back the rest of the wait as a Pending when
+// there was nothing new and timeout is not 0.
+func (s *Service) StartWaitChannel(ctx context.Context, c Caller, channel string, opts ChannelReadOptions, timeout time.Duration) (ChannelRead, *Pending[ChannelRead], error) {
 	if err := s.needCaller(c, "waiting on a channel"); err != nil {
-		return ChannelRead{}, err
+		return ChannelRead{}, nil, err
 	}
 	channel, limit, err := s.channelArgs(channel, opts)
 	if err != nil {
-		return ChannelRead{}, err
+		return ChannelRead{}, nil, err
 	}
 	if timeout, err = clampWait(timeout); err != nil {
-		return ChannelRead{}, err
-	}
-	if c.IsAgent() {
-		release := s.Connect(ctx, c.Name)
-		defer release()
+		return ChannelRead{}, nil, err
 	}
 	since := opts.Since
 	if !opts.HasSince {
@@ -148,23 +157,27 @@ func (s *Service) WaitChannel(ctx context.Context, c Caller, channel string, opt
 			return nil
 		})
 		if err != nil {
-			return ChannelRead{}, fmt.Errorf("wait on channel %q: %w", channel, err)
+			return ChannelRead{}, nil, fmt.Errorf("wait on channel %q: %w", channel, err)
 		}
 	}
-	var res ChannelRead
+	release := noRelease
+	if c.IsAgent() {
+		release = s.Connect(ctx, c.Name)
+	}
 	f := Filter{Kinds: []string{EventChannelPosted}, Subjects: []string{channel}}
-	err = waitFor(ctx, s.bus, f, timeout, func() (bool, error) {
+	res, p, err := startPending(ctx, s.bus, f, timeout, release, func(ctx context.Context) (ChannelRead, bool, error) {
+		var res ChannelRead
 		err := s.store.View(ctx, func(r Reader) error {
 			var err error
 			res, err = readChannel(ctx, r, channel, since, limit)
 			return err
 		})
-		return len(res.Messages) > 0, err
+		return res, len(res.Messages) > 0, err
 	})
 	if err != nil {
-		return ChannelRead{}, fmt.Errorf("wait on channel %q: %w", channel, err)
+		return ChannelRead{}, nil, fmt.Errorf("wait on channel %q: %w", channel, err)
 	}
-	return res, nil
+	return res, p, nil
 }
 
 func (s *Service) channelArgs(channel string, opts ChannelReadOptions) (string, int, error) {

@@ -210,27 +210,42 @@ func (s *Service) resolveCommandTarget(ctx context.Context, r Reader, target str
 // arrive. It returns false when none came in time. A role command goes
 // to exactly one agent: the claim happens inside one write transaction.
 func (s *Service) WaitCommand(ctx context.Context, c Caller, timeout time.Duration) (Command, bool, error) {
+	claim, p, err := s.StartWaitCommand(ctx, c, timeout)
+	if p != nil {
+		if claim, err = p.Finish(ctx); err != nil {
+			err = fmt.Errorf("wait for commands of %q: %w", c.Name, err)
+		}
+	}
+	return claim.Command, claim.Claimed, err
+}
+
+// CommandClaim is what a command wait found: the command it claimed, if
+// any.
+type CommandClaim struct {
+	Command Command
+	Claimed bool
+}
+
+// StartWaitCommand is the first half of WaitCommand: it tries to claim
+// a command once, and hands back the rest of the wait as a Pending when
+// there was none and timeout is not 0.
+func (s *Service) StartWaitCommand(ctx context.Context, c Caller, timeout time.Duration) (CommandClaim, *Pending[CommandClaim], error) {
 	if !c.IsAgent() {
-		return Command{}, false, Errorf(CodeForbidden, "waiting for commands needs an agent")
+		return CommandClaim{}, nil, Errorf(CodeForbidden, "waiting for commands needs an agent")
 	}
 	timeout, err := clampWait(timeout)
 	if err != nil {
-		return Command{}, false, err
+		return CommandClaim{}, nil, err
 	}
-	release := s.Connect(ctx, c.Name)
-	defer release()
-	var cmd Command
-	var claimed bool
 	f := Filter{Kinds: []string{EventCommandSent, EventAgentRegistered}, Agents: []string{c.Name}}
-	err = waitFor(ctx, s.bus, f, timeout, func() (bool, error) {
-		var err error
-		cmd, claimed, err = s.claimCommand(ctx, c)
-		return claimed, err
+	claim, p, err := startPending(ctx, s.bus, f, timeout, s.Connect(ctx, c.Name), func(ctx context.Context) (CommandClaim, bool, error) {
+		cmd, claimed, err := s.claimCommand(ctx, c)
+		return CommandClaim{Command: cmd, Claimed: claimed}, claimed, err
 	})
 	if err != nil {
-		return Command{}, false, fmt.Errorf("wait for commands of %q: %w", c.Name, err)
+		return CommandClaim{}, nil, fmt.Errorf("wait for commands of %q: %w", c.Name, err)
 	}
-	return cmd, claimed, nil
+	return claim, p, nil
 }
 
 // ClaimCommand claims the oldest pending command for the caller without

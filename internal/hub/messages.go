@@ -549,10 +549,9 @@ func (s *Service) Wait(ctx context.Context, c Caller, opts ReadOptions, timeout 
 // subscribes to its mail, then reads its inbox once. When that read is
 // the answer (mail, an error, or a timeout of 0) it returns it with a
 // nil ParkedWait. Otherwise the wait must block: it returns a ParkedWait
-// whose Finish blocks for the rest of the timeout. Nothing committed
-// between the read and Finish is missed, since the subscription came
-// first. A transport uses the gap to move the wait off the request's
-// goroutine (package httpapi, park.go: to no goroutine at all).
+// whose Finish blocks for the rest of the timeout. A transport uses the
+// gap to move the wait off the request's goroutine (package httpapi,
+// park.go: to no goroutine at all).
 func (s *Service) StartWait(ctx context.Context, c Caller, opts ReadOptions, timeout time.Duration) (ReadResult, *ParkedWait, error) {
 	if !c.IsAgent() {
 		return ReadResult{}, nil, Errorf(CodeForbidden, "waiting needs an agent token")
@@ -561,122 +560,18 @@ func (s *Service) StartWait(ctx context.Context, c Caller, opts ReadOptions, tim
 	if err != nil {
 		return ReadResult{}, nil, err
 	}
-	p := &ParkedWait{s: s, c: c, opts: opts, ctx: ctx, release: s.Connect(ctx, c.Name)}
-	defer func() {
-		if p.w == nil { // over at once, or the check panicked
-			p.release()
+	// The first read is a poll's; a read woken by a send expects mail.
+	woken := false
+	check := func(ctx context.Context) (ReadResult, bool, error) {
+		res, err := s.read(ctx, c, opts, woken)
+		woken = true
+		if res.Messages == nil {
+			res.Messages = []Inbound{} // an empty inbox as an empty list
 		}
-	}()
+		return res, len(res.Messages) > 0, err
+	}
 	f := Filter{Kinds: []string{EventMessageSent, EventAgentRegistered}, Agents: []string{c.Name}}
-	if p.w, err = startWait(s.bus, f, timeout, p.check); err != nil {
-		return ReadResult{}, nil, err
-	}
-	if p.w == nil {
-		return p.result(), nil, nil
-	}
-	return ReadResult{}, p, nil
-}
-
-// ParkedWait is a Wait whose first read found nothing (StartWait). It
-// holds the caller's presence, a subscription and a timer, but no
-// goroutine: Finish runs on the caller's. Exactly one Finish must follow.
-type ParkedWait struct {
-	s       *Service
-	c       Caller
-	opts    ReadOptions
-	ctx     context.Context // the context reads run under
-	res     ReadResult
-	woken   bool // the first read has run
-	w       *pendingWait
-	release func()
-}
-
-// check reads the inbox: the first time as a poll does, then, woken by
-// a send, expecting mail.
-func (p *ParkedWait) check() (bool, error) {
-	var err error
-	p.res, err = p.s.read(p.ctx, p.c, p.opts, p.woken)
-	p.woken = true
-	return len(p.res.Messages) > 0, err
-}
-
-// result is what the last read found; an empty inbox as an empty list.
-func (p *ParkedWait) result() ReadResult {
-	res := p.res
-	if res.Messages == nil {
-		res.Messages = []Inbound{}
-	}
-	return res
-}
-
-// Finish blocks until mail arrives, the timeout passes or ctx ends, then
-// returns what Wait would. It releases the subscription, the timer and
-// the caller's presence before returning. Reads run under ctx, which may
-// be another context than StartWait's.
-func (p *ParkedWait) Finish(ctx context.Context) (ReadResult, error) {
-	if err := p.block(ctx); err != nil {
-		return ReadResult{}, err
-	}
-	return p.result(), nil
-}
-
-// block is Finish's blocking part. A parked goroutine sleeps in it, so
-// it holds as little stack as it can (noinline keeps Finish's results
-// out of it): see pendingWait.block.
-//
-//go:noinline
-func (p *ParkedWait) block(ctx context.Context) error {
-	defer p.end()
-	p.ctx = ctx
-	return p.w.block(ctx)
-}
-
-// Park is for a transport that waits by its own means, without a
-// goroutine blocked in Finish: from now on wake is called, on the
-// publisher's goroutine and without blocking, whenever the caller may
-// have mail, and the transport times the rest of the wait itself (Park
-// returns the time left). The transport then calls Check after every
-// wake, and once before it waits (an event may have come while Park
-// switched over), and End when it is done. Finish must not be called.
-func (p *ParkedWait) Park(wake func()) time.Duration {
-	return p.w.notify(wake)
-}
-
-// Check reads the caller's inbox, under ctx, as a woken wait does; done
-// means there is something to answer: mail, or an error.
-func (p *ParkedWait) Check(ctx context.Context) (done bool, err error) {
-	p.ctx = ctx
-	return shallow(p.check)
-}
-
-// Result is what the last read found, as Finish returns it.
-func (p *ParkedWait) Result() ReadResult { return p.result() }
-
-// End releases the subscription and the caller's presence, after Park.
-func (p *ParkedWait) End() { p.end() }
-
-// FinishWithin is Finish for at most d. When the wait is still pending
-// after d it reports false and keeps everything it holds, so that
-// nothing committed meanwhile is missed; Finish must follow.
-func (p *ParkedWait) FinishWithin(ctx context.Context, d time.Duration) (ReadResult, bool, error) {
-	gctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	p.ctx = gctx
-	err := p.w.block(gctx)
-	if err != nil && ctx.Err() == nil && gctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-		return ReadResult{}, false, nil
-	}
-	p.end()
-	if err != nil {
-		return ReadResult{}, true, err
-	}
-	return p.result(), true, nil
-}
-
-// end releases what the wait holds.
-func (p *ParkedWait) end() {
-	p.w.close()
-	p.release()
+	return startPending(ctx, s.bus, f, timeout, s.Connect(ctx, c.Name), check)
 }
 
 // Ack acknowledges the caller's delivery of a message.

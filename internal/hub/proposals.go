@@ -524,32 +524,48 @@ func (s *Service) GetProposal(ctx context.Context, c Caller, id int64) (Proposal
 // WaitProposal waits up to timeout for a proposal to be decided and
 // returns it, decided or still open.
 func (s *Service) WaitProposal(ctx context.Context, c Caller, id int64, timeout time.Duration) (Proposal, error) {
+	prop, p, err := s.StartWaitProposal(ctx, c, id, timeout)
+	if p != nil {
+		if prop, err = p.Finish(ctx); err != nil {
+			err = fmt.Errorf("get proposal %d: %w", id, err)
+		}
+	}
+	return prop, err
+}
+
+// StartWaitProposal is the first half of WaitProposal: it reads the
+// proposal once, and hands back the rest of the wait as a Pending when
+// it is still open and timeout is not 0.
+func (s *Service) StartWaitProposal(ctx context.Context, c Caller, id int64, timeout time.Duration) (Proposal, *Pending[Proposal], error) {
 	if err := s.needCaller(c, "reading a proposal"); err != nil {
-		return Proposal{}, err
+		return Proposal{}, nil, err
 	}
 	timeout, err := clampWait(timeout)
 	if err != nil {
-		return Proposal{}, err
+		return Proposal{}, nil, err
 	}
+	release := noRelease
 	if timeout > 0 && c.IsAgent() {
-		release := s.Connect(ctx, c.Name)
-		defer release()
+		release = s.Connect(ctx, c.Name)
 	}
-	var p Proposal
 	f := Filter{Kinds: []string{EventProposalDecided}, Subjects: []string{proposalSubject(id)}}
-	err = waitFor(ctx, s.bus, f, timeout, func() (bool, error) {
+	prop, p, err := startPending(ctx, s.bus, f, timeout, release, func(ctx context.Context) (Proposal, bool, error) {
+		var p Proposal
 		err := s.store.View(ctx, func(r Reader) error {
 			var err error
 			p, err = r.Proposal(ctx, id)
 			return notFound(err, "proposal %d not found", id)
 		})
-		return err == nil && p.Status == ProposalDecided, err
+		if err != nil {
+			return Proposal{}, false, err
+		}
+		p.fill()
+		return p, p.Status == ProposalDecided, nil
 	})
 	if err != nil {
-		return Proposal{}, fmt.Errorf("get proposal %d: %w", id, err)
+		return Proposal{}, nil, fmt.Errorf("get proposal %d: %w", id, err)
 	}
-	p.fill()
-	return p, nil
+	return prop, p, nil
 }
 
 // ListProposals lists proposals newest first; status filters (open or

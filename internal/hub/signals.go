@@ -73,23 +73,36 @@ func (s *Service) GetSignal(ctx context.Context, c Caller, name string) (Signal,
 // it; it returns at once when the signal is already emitted, and with
 // Emitted false when timeout passes first.
 func (s *Service) WaitSignal(ctx context.Context, c Caller, name string, timeout time.Duration) (Signal, error) {
+	sig, p, err := s.StartWaitSignal(ctx, c, name, timeout)
+	if p != nil {
+		if sig, err = p.Finish(ctx); err != nil {
+			err = fmt.Errorf("wait for signal %q: %w", name, err)
+		}
+	}
+	return sig, err
+}
+
+// StartWaitSignal is the first half of WaitSignal: it reads the signal
+// once, and hands back the rest of the wait as a Pending when it was
+// not emitted and timeout is not 0.
+func (s *Service) StartWaitSignal(ctx context.Context, c Caller, name string, timeout time.Duration) (Signal, *Pending[Signal], error) {
 	if err := s.needCaller(c, "reading a signal"); err != nil {
-		return Signal{}, err
+		return Signal{}, nil, err
 	}
 	name, err := NormalizeName("signal", name)
 	if err != nil {
-		return Signal{}, err
+		return Signal{}, nil, err
 	}
 	if timeout, err = clampWait(timeout); err != nil {
-		return Signal{}, err
+		return Signal{}, nil, err
 	}
+	release := noRelease
 	if timeout > 0 && c.IsAgent() {
-		release := s.Connect(ctx, c.Name)
-		defer release()
+		release = s.Connect(ctx, c.Name)
 	}
-	var sig Signal
 	f := Filter{Kinds: []string{EventSignalEmitted}, Subjects: []string{name}}
-	err = waitFor(ctx, s.bus, f, timeout, func() (bool, error) {
+	sig, p, err := startPending(ctx, s.bus, f, timeout, release, func(ctx context.Context) (Signal, bool, error) {
+		var sig Signal
 		err := s.store.View(ctx, func(r Reader) error {
 			var err error
 			sig, err = r.Signal(ctx, name)
@@ -99,12 +112,12 @@ func (s *Service) WaitSignal(ctx context.Context, c Caller, name string, timeout
 			}
 			return err
 		})
-		return sig.Emitted, err
+		return sig, sig.Emitted, err
 	})
 	if err != nil {
-		return Signal{}, fmt.Errorf("wait for signal %q: %w", name, err)
+		return Signal{}, nil, fmt.Errorf("wait for signal %q: %w", name, err)
 	}
-	return sig, nil
+	return sig, p, nil
 }
 
 // ClearSignal resets a signal to not emitted. It reports whether the

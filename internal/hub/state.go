@@ -203,26 +203,39 @@ func (s *Service) ListState(ctx context.Context, c Caller, prefix string, limit 
 // after: to be set at a higher revision, or, when after > 0, to be
 // deleted. It returns at once when that has already happened.
 func (s *Service) WaitState(ctx context.Context, c Caller, key string, after int64, timeout time.Duration) (StateWatch, error) {
+	w, p, err := s.StartWaitState(ctx, c, key, after, timeout)
+	if p != nil {
+		if w, err = p.Finish(ctx); err != nil {
+			err = fmt.Errorf("watch state %q: %w", key, err)
+		}
+	}
+	return w, err
+}
+
+// StartWaitState is the first half of WaitState: it reads the key once,
+// and hands back the rest of the wait as a Pending when it has not
+// changed and timeout is not 0.
+func (s *Service) StartWaitState(ctx context.Context, c Caller, key string, after int64, timeout time.Duration) (StateWatch, *Pending[StateWatch], error) {
 	if err := s.needCaller(c, "watching shared state"); err != nil {
-		return StateWatch{}, err
+		return StateWatch{}, nil, err
 	}
 	key, err := NormalizeName("key", key)
 	if err != nil {
-		return StateWatch{}, err
+		return StateWatch{}, nil, err
 	}
 	if after < 0 {
-		return StateWatch{}, Errorf(CodeInvalid, "after must not be negative")
+		return StateWatch{}, nil, Errorf(CodeInvalid, "after must not be negative")
 	}
 	if timeout, err = clampWait(timeout); err != nil {
-		return StateWatch{}, err
+		return StateWatch{}, nil, err
 	}
+	release := noRelease
 	if timeout > 0 && c.IsAgent() {
-		release := s.Connect(ctx, c.Name)
-		defer release()
+		release = s.Connect(ctx, c.Name)
 	}
-	var w StateWatch
 	f := Filter{Kinds: []string{"state"}, Subjects: []string{key}}
-	err = waitFor(ctx, s.bus, f, timeout, func() (bool, error) {
+	w, p, err := startPending(ctx, s.bus, f, timeout, release, func(ctx context.Context) (StateWatch, bool, error) {
+		var w StateWatch
 		err := s.store.View(ctx, func(r Reader) error {
 			it, err := r.StateItem(ctx, key)
 			switch {
@@ -236,10 +249,10 @@ func (s *Service) WaitState(ctx context.Context, c Caller, key string, after int
 			w.Changed = w.Exists && w.Revision > after || !w.Exists && after > 0
 			return nil
 		})
-		return w.Changed, err
+		return w, w.Changed, err
 	})
 	if err != nil {
-		return StateWatch{}, fmt.Errorf("watch state %q: %w", key, err)
+		return StateWatch{}, nil, fmt.Errorf("watch state %q: %w", key, err)
 	}
-	return w, nil
+	return w, p, nil
 }
