@@ -99,7 +99,7 @@ func TestParkedWaitAnswersAsTheNormalPath(t *testing.T) {
 	}{
 		{name: "woken with mail", parked: "/inbox/bob/wait?peek=1&timeout=10000", normal: "/inbox/bob/wait?peek=1&timeout=10000", send: true},
 		{name: "woken with mail, previews", parked: "/inbox/bob/wait?peek=1&preview=3&timeout=10000", normal: "/inbox/bob/wait?peek=1&preview=3&timeout=10000", send: true},
-		{name: "timed out", parked: "/inbox/bob/wait?timeout=600", normal: "/inbox/bob/wait?timeout=0"},
+		{name: "timed out", parked: "/inbox/bob/wait?timeout=1500", normal: "/inbox/bob/wait?timeout=0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -515,7 +515,7 @@ func TestCoordinationWaitsPark(t *testing.T) {
 // with no command does: timed out, no command.
 func TestParkedCommandWaitTimesOut(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	conn := e.rawWait("/commands/bob/wait?timeout=600", "bob")
+	conn := e.rawWait("/commands/bob/wait?timeout=1500", "bob")
 	resp, body, _ := readRaw(t, conn)
 	normal := e.call("GET", "/commands/bob/wait?timeout=0", "", "bob")
 	if resp.StatusCode != http.StatusOK || body != normal.body || !strings.Contains(body, `"timed_out":true`) {

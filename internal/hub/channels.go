@@ -121,12 +121,7 @@ func (s *Service) ReadChannel(ctx context.Context, c Caller, channel string, opt
 // once when there are some already, and an empty page on timeout.
 func (s *Service) WaitChannel(ctx context.Context, c Caller, channel string, opts ChannelReadOptions, timeout time.Duration) (ChannelRead, error) {
 	res, p, err := s.StartWaitChannel(ctx, c, channel, opts, timeout)
-	if p != nil {
-		if res, err = p.Finish(ctx); err != nil {
-			err = fmt.Errorf("wait on channel %q: %w", channel, err)
-		}
-	}
-	return res, err
+	return p.wait(ctx, res, err)
 }
 
 // StartWaitChannel is the first half of WaitChannel: it reads the
@@ -165,7 +160,7 @@ func (s *Service) StartWaitChannel(ctx context.Context, c Caller, channel string
 		release = s.Connect(ctx, c.Name)
 	}
 	f := Filter{Kinds: []string{EventChannelPosted}, Subjects: []string{channel}}
-	res, p, err := startPending(ctx, s.bus, f, timeout, release, func(ctx context.Context) (ChannelRead, bool, error) {
+	return startPending(ctx, s.bus, f, timeout, release, fmt.Sprintf("wait on channel %q", channel), func(ctx context.Context) (ChannelRead, bool, error) {
 		var res ChannelRead
 		err := s.store.View(ctx, func(r Reader) error {
 			var err error
@@ -174,10 +169,6 @@ func (s *Service) StartWaitChannel(ctx context.Context, c Caller, channel string
 		})
 		return res, len(res.Messages) > 0, err
 	})
-	if err != nil {
-		return ChannelRead{}, nil, fmt.Errorf("wait on channel %q: %w", channel, err)
-	}
-	return res, p, nil
 }
 
 func (s *Service) channelArgs(channel string, opts ChannelReadOptions) (string, int, error) {

@@ -211,11 +211,7 @@ func (s *Service) resolveCommandTarget(ctx context.Context, r Reader, target str
 // to exactly one agent: the claim happens inside one write transaction.
 func (s *Service) WaitCommand(ctx context.Context, c Caller, timeout time.Duration) (Command, bool, error) {
 	claim, p, err := s.StartWaitCommand(ctx, c, timeout)
-	if p != nil {
-		if claim, err = p.Finish(ctx); err != nil {
-			err = fmt.Errorf("wait for commands of %q: %w", c.Name, err)
-		}
-	}
+	claim, err = p.wait(ctx, claim, err)
 	return claim.Command, claim.Claimed, err
 }
 
@@ -238,14 +234,11 @@ func (s *Service) StartWaitCommand(ctx context.Context, c Caller, timeout time.D
 		return CommandClaim{}, nil, err
 	}
 	f := Filter{Kinds: []string{EventCommandSent, EventAgentRegistered}, Agents: []string{c.Name}}
-	claim, p, err := startPending(ctx, s.bus, f, timeout, s.Connect(ctx, c.Name), func(ctx context.Context) (CommandClaim, bool, error) {
+	what := fmt.Sprintf("wait for commands of %q", c.Name)
+	return startPending(ctx, s.bus, f, timeout, s.Connect(ctx, c.Name), what, func(ctx context.Context) (CommandClaim, bool, error) {
 		cmd, claimed, err := s.claimCommand(ctx, c)
 		return CommandClaim{Command: cmd, Claimed: claimed}, claimed, err
 	})
-	if err != nil {
-		return CommandClaim{}, nil, fmt.Errorf("wait for commands of %q: %w", c.Name, err)
-	}
-	return claim, p, nil
 }
 
 // ClaimCommand claims the oldest pending command for the caller without

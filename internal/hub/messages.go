@@ -539,10 +539,7 @@ func (s *Service) readPage(ctx context.Context, r Reader, c Caller, opts ReadOpt
 // then reads as Read does. It returns at once when something is pending.
 func (s *Service) Wait(ctx context.Context, c Caller, opts ReadOptions, timeout time.Duration) (ReadResult, error) {
 	res, p, err := s.StartWait(ctx, c, opts, timeout)
-	if p == nil {
-		return res, err
-	}
-	return p.Finish(ctx)
+	return p.wait(ctx, res, err)
 }
 
 // StartWait is the first half of Wait: it marks the caller connected,
@@ -571,7 +568,7 @@ func (s *Service) StartWait(ctx context.Context, c Caller, opts ReadOptions, tim
 		return res, len(res.Messages) > 0, err
 	}
 	f := Filter{Kinds: []string{EventMessageSent, EventAgentRegistered}, Agents: []string{c.Name}}
-	return startPending(ctx, s.bus, f, timeout, s.Connect(ctx, c.Name), check)
+	return startPending(ctx, s.bus, f, timeout, s.Connect(ctx, c.Name), "", check)
 }
 
 // Ack acknowledges the caller's delivery of a message.

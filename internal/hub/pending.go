@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -20,6 +21,7 @@ type Pending[T any] struct {
 	check   func(context.Context) (T, bool, error)
 	res     T // what the last check found
 	release func()
+	what    string // names the wait in its errors; "" leaves them as they are
 }
 
 // ParkedWait is a Wait whose first read of the inbox found nothing
@@ -30,8 +32,9 @@ type ParkedWait = Pending[ReadResult]
 // check is the answer (done, an error, or a timeout of 0) it returns its
 // result with a nil Pending, and calls release. Otherwise the wait must
 // go on: it returns a Pending whose Finish (or Park and End) releases.
-func startPending[T any](ctx context.Context, bus Bus, f Filter, timeout time.Duration, release func(), check func(context.Context) (T, bool, error)) (T, *Pending[T], error) {
-	p := &Pending[T]{ctx: ctx, check: check, release: release}
+// what names the wait in the errors it returns.
+func startPending[T any](ctx context.Context, bus Bus, f Filter, timeout time.Duration, release func(), what string, check func(context.Context) (T, bool, error)) (T, *Pending[T], error) {
+	p := &Pending[T]{ctx: ctx, check: check, release: release, what: what}
 	defer func() {
 		if p.w == nil { // over at once, or the check panicked
 			p.release()
@@ -41,7 +44,7 @@ func startPending[T any](ctx context.Context, bus Bus, f Filter, timeout time.Du
 	var err error
 	switch p.w, err = startWait(bus, f, timeout, p.run); {
 	case err != nil:
-		return zero, nil, err
+		return zero, nil, p.wrap(err)
 	case p.w == nil:
 		return p.res, nil, nil
 	}
@@ -50,6 +53,24 @@ func startPending[T any](ctx context.Context, bus Bus, f Filter, timeout time.Du
 
 // noRelease is the release of a wait that holds no presence.
 func noRelease() {}
+
+// wrap names the wait in err.
+func (p *Pending[T]) wrap(err error) error {
+	if err == nil || p.what == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", p.what, err)
+}
+
+// wait is a whole Wait method from what its Start returned: the first
+// check's answer when p is nil, else the rest of the wait on the caller's
+// goroutine.
+func (p *Pending[T]) wait(ctx context.Context, res T, err error) (T, error) {
+	if p == nil {
+		return res, err
+	}
+	return p.Finish(ctx)
+}
 
 // run is the check as pendingWait runs it.
 func (p *Pending[T]) run() (bool, error) {
@@ -65,7 +86,7 @@ func (p *Pending[T]) run() (bool, error) {
 func (p *Pending[T]) Finish(ctx context.Context) (T, error) {
 	if err := p.block(ctx); err != nil {
 		var zero T
-		return zero, err
+		return zero, p.wrap(err)
 	}
 	return p.res, nil
 }
@@ -95,7 +116,7 @@ func (p *Pending[T]) FinishWithin(ctx context.Context, d time.Duration) (T, bool
 	}
 	p.end()
 	if err != nil {
-		return zero, true, err
+		return zero, true, p.wrap(err)
 	}
 	return p.res, true, nil
 }
@@ -115,7 +136,8 @@ func (p *Pending[T]) Park(wake func()) time.Duration {
 // means there is something to answer, or an error.
 func (p *Pending[T]) Check(ctx context.Context) (done bool, err error) {
 	p.ctx = ctx
-	return shallow(p.run)
+	done, err = shallow(p.run)
+	return done, p.wrap(err)
 }
 
 // Result is what the last check found, as Finish returns it: on a

@@ -525,12 +525,7 @@ func (s *Service) GetProposal(ctx context.Context, c Caller, id int64) (Proposal
 // returns it, decided or still open.
 func (s *Service) WaitProposal(ctx context.Context, c Caller, id int64, timeout time.Duration) (Proposal, error) {
 	prop, p, err := s.StartWaitProposal(ctx, c, id, timeout)
-	if p != nil {
-		if prop, err = p.Finish(ctx); err != nil {
-			err = fmt.Errorf("get proposal %d: %w", id, err)
-		}
-	}
-	return prop, err
+	return p.wait(ctx, prop, err)
 }
 
 // StartWaitProposal is the first half of WaitProposal: it reads the
@@ -549,7 +544,7 @@ func (s *Service) StartWaitProposal(ctx context.Context, c Caller, id int64, tim
 		release = s.Connect(ctx, c.Name)
 	}
 	f := Filter{Kinds: []string{EventProposalDecided}, Subjects: []string{proposalSubject(id)}}
-	prop, p, err := startPending(ctx, s.bus, f, timeout, release, func(ctx context.Context) (Proposal, bool, error) {
+	return startPending(ctx, s.bus, f, timeout, release, fmt.Sprintf("get proposal %d", id), func(ctx context.Context) (Proposal, bool, error) {
 		var p Proposal
 		err := s.store.View(ctx, func(r Reader) error {
 			var err error
@@ -562,10 +557,6 @@ func (s *Service) StartWaitProposal(ctx context.Context, c Caller, id int64, tim
 		p.fill()
 		return p, p.Status == ProposalDecided, nil
 	})
-	if err != nil {
-		return Proposal{}, nil, fmt.Errorf("get proposal %d: %w", id, err)
-	}
-	return prop, p, nil
 }
 
 // ListProposals lists proposals newest first; status filters (open or

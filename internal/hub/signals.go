@@ -74,12 +74,7 @@ func (s *Service) GetSignal(ctx context.Context, c Caller, name string) (Signal,
 // Emitted false when timeout passes first.
 func (s *Service) WaitSignal(ctx context.Context, c Caller, name string, timeout time.Duration) (Signal, error) {
 	sig, p, err := s.StartWaitSignal(ctx, c, name, timeout)
-	if p != nil {
-		if sig, err = p.Finish(ctx); err != nil {
-			err = fmt.Errorf("wait for signal %q: %w", name, err)
-		}
-	}
-	return sig, err
+	return p.wait(ctx, sig, err)
 }
 
 // StartWaitSignal is the first half of WaitSignal: it reads the signal
@@ -101,7 +96,7 @@ func (s *Service) StartWaitSignal(ctx context.Context, c Caller, name string, ti
 		release = s.Connect(ctx, c.Name)
 	}
 	f := Filter{Kinds: []string{EventSignalEmitted}, Subjects: []string{name}}
-	sig, p, err := startPending(ctx, s.bus, f, timeout, release, func(ctx context.Context) (Signal, bool, error) {
+	return startPending(ctx, s.bus, f, timeout, release, fmt.Sprintf("wait for signal %q", name), func(ctx context.Context) (Signal, bool, error) {
 		var sig Signal
 		err := s.store.View(ctx, func(r Reader) error {
 			var err error
@@ -114,10 +109,6 @@ func (s *Service) StartWaitSignal(ctx context.Context, c Caller, name string, ti
 		})
 		return sig, sig.Emitted, err
 	})
-	if err != nil {
-		return Signal{}, nil, fmt.Errorf("wait for signal %q: %w", name, err)
-	}
-	return sig, p, nil
 }
 
 // ClearSignal resets a signal to not emitted. It reports whether the

@@ -204,12 +204,7 @@ func (s *Service) ListState(ctx context.Context, c Caller, prefix string, limit 
 // deleted. It returns at once when that has already happened.
 func (s *Service) WaitState(ctx context.Context, c Caller, key string, after int64, timeout time.Duration) (StateWatch, error) {
 	w, p, err := s.StartWaitState(ctx, c, key, after, timeout)
-	if p != nil {
-		if w, err = p.Finish(ctx); err != nil {
-			err = fmt.Errorf("watch state %q: %w", key, err)
-		}
-	}
-	return w, err
+	return p.wait(ctx, w, err)
 }
 
 // StartWaitState is the first half of WaitState: it reads the key once,
@@ -234,7 +229,7 @@ func (s *Service) StartWaitState(ctx context.Context, c Caller, key string, afte
 		release = s.Connect(ctx, c.Name)
 	}
 	f := Filter{Kinds: []string{"state"}, Subjects: []string{key}}
-	w, p, err := startPending(ctx, s.bus, f, timeout, release, func(ctx context.Context) (StateWatch, bool, error) {
+	return startPending(ctx, s.bus, f, timeout, release, fmt.Sprintf("watch state %q", key), func(ctx context.Context) (StateWatch, bool, error) {
 		var w StateWatch
 		err := s.store.View(ctx, func(r Reader) error {
 			it, err := r.StateItem(ctx, key)
@@ -251,8 +246,4 @@ func (s *Service) StartWaitState(ctx context.Context, c Caller, key string, afte
 		})
 		return w, w.Changed, err
 	})
-	if err != nil {
-		return StateWatch{}, nil, fmt.Errorf("watch state %q: %w", key, err)
-	}
-	return w, p, nil
 }
