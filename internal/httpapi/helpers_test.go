@@ -137,6 +137,18 @@ func (e *env) register(name, role string) string {
 	return reg.Token
 }
 
+// registerMany registers n agents of role, named prefix00, prefix01...,
+// and returns their names.
+func (e *env) registerMany(prefix, role string, n int) []string {
+	e.t.Helper()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%02d", prefix, i)
+		e.register(names[i], role)
+	}
+	return names
+}
+
 // response is what a call returned.
 type response struct {
 	status int

@@ -414,11 +414,7 @@ func TestParkedWaitsHoldNoGoroutine(t *testing.T) {
 	}
 	const n = 40
 	e := newEnv(t, envOptions{})
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("w%02d", i)
-		e.register(names[i], "parked")
-	}
+	names := e.registerMany("w", "parked", n)
 	conns := make([]net.Conn, n)
 	conns[0] = e.rawWait("/inbox/"+names[0]+"/wait?timeout=600000", names[0])
 	base := runtime.NumGoroutine() // the watcher runs from the first wait on

@@ -87,11 +87,7 @@ func TestParkedStreamsHoldNoGoroutine(t *testing.T) {
 	}
 	const n = 40
 	e := newEnv(t, envOptions{})
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("s%02d", i)
-		e.register(names[i], "streaming")
-	}
+	names := e.registerMany("s", "streaming", n)
 	subs := e.bus.Subscribers()
 	streams := make([]*rawStream, n)
 	streams[0] = e.rawEvents("/events?kind=message", names[0])
