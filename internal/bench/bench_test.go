@@ -45,7 +45,7 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("skipped: %v", rep.Skipped)
 	}
 	want := []struct{ target, op string }{
-		{"hub", "send"}, {"hub", "wake"}, {"hub", "wake.since"}, {"hub", "broadcast"}, {"hub", "broadcast.last"},
+		{"hub", "send"}, {"hub", "wake"}, {"hub", "wake.since"}, {"hub", "wake.stream"}, {"hub", "broadcast"}, {"hub", "broadcast.last"},
 		{"hub", "inbox.empty@30"}, {"hub", "inbox.new@60"}, {"hub", "inbox.since@60"},
 		{"hub", "channel.post"}, {"hub", "channel.read"}, {"hub", "command"}, {"hub", "mixed"},
 		{"hub", "waiters.park"}, {"hub", "waiters.wake"}, {"hub", "fleet.streams"}, {"hub", "fleet.send"},

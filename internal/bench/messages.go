@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parley-dev/parley/internal/client"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
@@ -158,10 +159,13 @@ func (rx *receivers) drain(want int64) (int64, time.Duration) {
 // to the waiter's wait returning with it is one sample. Two ways to read
 // are measured: a plain wait, which marks the message read (a second
 // commit), and a peeking wait with a since cursor, which writes nothing.
+// A third agent follows its event stream instead, as a bridge that
+// pushes mail into its session does: its sample ends when the message's
+// event arrives.
 func (r *runner) wake(ctx context.Context) error {
 	// A waiter of its own for each way, so that the since cursor starts
 	// on an empty inbox.
-	ags, err := r.register(ctx, "w", "", 3)
+	ags, err := r.register(ctx, "w", "", 4)
 	if err != nil {
 		return err
 	}
@@ -182,6 +186,60 @@ func (r *runner) wake(ctx context.Context) error {
 			return err
 		}
 	}
+	return r.wakeStream(ctx, sender, ags[3])
+}
+
+// wakeStream is the wake scenario for an agent that follows its event
+// stream: from the start of a send to the arrival of its message.sent
+// event.
+func (r *runner) wakeStream(ctx context.Context, sender, follower *agent) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	es, err := follower.c.Events(sctx, client.EventOptions{Kinds: []string{hub.EventMessageSent}})
+	if err != nil {
+		return err
+	}
+	arrived := make(chan woken, 16)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		for {
+			_, err := es.Next()
+			select {
+			case arrived <- woken{at: time.Now(), n: 1, err: err}:
+			case <-sctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	b := body(r.opts.Body)
+	cpu := r.startCPU()
+	st := r.loopTimed(ctx, "wake.stream", 1, r.opts.count(ScenarioWake), func(ctx context.Context, _ int, _ int64) (time.Duration, error) {
+		t0 := time.Now()
+		if _, err := sender.c.Send(ctx, hub.SendRequest{To: []string{follower.name}, Body: b}); err != nil {
+			return 0, err
+		}
+		select {
+		case w := <-arrived:
+			if w.err != nil {
+				return 0, fmt.Errorf("event stream: %w", w.err)
+			}
+			return max(w.at.Sub(t0), 1), nil
+		case <-time.After(wakeTimeout):
+			return 0, fmt.Errorf("no event within %s", wakeTimeout)
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
+	res := r.result(ScenarioWake, "wake.stream", st, "events/s")
+	res.Metrics = map[string]float64{}
+	cpu.record(res.Metrics, st.ops)
+	res.Note = joinNote(res.Note, "the agent follows its event stream, as a bridge that pushes mail does: until the message's event arrives")
+	r.add(res)
 	return nil
 }
 

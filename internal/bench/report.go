@@ -142,6 +142,7 @@ func (rep *Report) Comparisons() []Comparison {
 	add("wake p50 / nats one-way p50", p(wake, p50), p(one, p50), "ms")
 	since := rep.find(hubLabel, "wake.since")
 	add("wake.since p50 / nats request-reply p50", p(since, p50), p(rr, p50), "ms")
+	add("wake.stream p50 / nats one-way p50", p(rep.find(hubLabel, "wake.stream"), p50), p(one, p50), "ms")
 	for _, l := range rep.targets() {
 		if l == hubLabel || !strings.HasPrefix(l, "hub sync=") {
 			continue
@@ -151,6 +152,7 @@ func (rep *Report) Comparisons() []Comparison {
 		add("send rate "+other, rate(send), rate(rep.find(l, "send")), "msg/s")
 		add("send.batch rate "+other, rate(rep.find(hubLabel, "send.batch")), rate(rep.find(l, "send.batch")), "msg/s")
 		add("wake p50 "+other, p(wake, p50), p(rep.find(l, "wake"), p50), "ms")
+		add("wake.stream p50 "+other, p(rep.find(hubLabel, "wake.stream"), p50), p(rep.find(l, "wake.stream"), p50), "ms")
 		add("broadcast rate "+other, rate(rep.find(hubLabel, "broadcast")), rate(rep.find(l, "broadcast")), "sends/s")
 		add("command p50 "+other, p(rep.find(hubLabel, "command"), p50), p(rep.find(l, "command"), p50), "ms")
 	}

@@ -59,7 +59,9 @@ Scenarios (--scenario, repeatable; all by default):
   send       direct sends, --senders agents to --receivers agents; with
              --batch N, N messages per request (POST /messages/batch),
              reported as send.batch in messages per second
-  wake       send-to-wake latency of an agent blocked in a wait
+  wake       send-to-wake latency of an agent blocked in a wait (wake,
+             wake.since), and of one following its event stream as a
+             bridge that pushes mail does (wake.stream)
   broadcast  one send to a role of --fanout agents, each waiting
   inbox      inbox reads as the inbox grows to each --preload size
   channel    channel posts followed by readers, and page reads
