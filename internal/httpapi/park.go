@@ -305,7 +305,7 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, wait parkable, bod
 	return true
 }
 
-// arm arms what can end the wait: the bus (hub.ParkedWait.Park), a
+// arm arms what can end the wait: the bus (hub.Pending.Park), a
 // timer, the hub's shutdown and the connection's watcher. It holds the
 // steps while it does, so that a kick meanwhile cannot run one before
 // finish has everything to release; then it runs the first step itself,

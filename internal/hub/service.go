@@ -252,8 +252,8 @@ func waitFor(ctx context.Context, bus Bus, f Filter, timeout time.Duration, chec
 
 // pendingWait is a wait whose first check found nothing: it holds the
 // subscription and the timer until close. waitFor is startWait, block
-// and close on one goroutine; Service.StartWait lets a transport run
-// block on a goroutine of its own choosing.
+// and close on one goroutine; a Pending (the Start methods of Service)
+// lets a transport block on a goroutine of its own choosing, or on none.
 type pendingWait struct {
 	bus   Bus
 	f     Filter
@@ -330,7 +330,7 @@ func (w *pendingWait) woken() (bool, error) {
 }
 
 // notify replaces the wait's channel and timer with calls of wake, for
-// a caller that waits by other means (ParkedWait.Park). It subscribes
+// a caller that waits by other means (Pending.Park). It subscribes
 // anew before it drops the old subscription, so no event is missed, and
 // returns the time left until the timeout.
 func (w *pendingWait) notify(wake func()) time.Duration {
