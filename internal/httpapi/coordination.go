@@ -276,10 +276,6 @@ func (s *Server) handleCommandResult(w http.ResponseWriter, r *http.Request) err
 	if err := q.Err(); err != nil {
 		return err
 	}
-	cmd, err := s.svc.GetCommand(r.Context(), c, id, timeout)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, cmd)
-	return nil
+	cmd, wait, err := s.svc.StartGetCommand(r.Context(), c, id, timeout)
+	return serveWait(s, w, r, cmd, wait, err, asIs)
 }

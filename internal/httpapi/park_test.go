@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -442,16 +443,18 @@ func TestParkedWaitsHoldNoGoroutine(t *testing.T) {
 }
 
 // Every long poll parks off net/http, not only the inbox's: a command
-// wait, a channel wait, a signal wait, a state watch and a proposal
-// wait each park when nothing comes in time, and answer what the same
-// request answers on net/http once their event has come.
+// wait, a wait for a command's result, a channel wait, a signal wait, a
+// state watch and a proposal wait each park when nothing comes in time,
+// and answer what the same request answers on net/http once their event
+// has come.
 func TestCoordinationWaitsPark(t *testing.T) {
 	tests := []struct {
 		name   string
+		setup  func(e *env)
 		who    string
 		wait   string // the request that parks
 		event  func(e *env)
-		normal string // the same answer without parking ("" for wait)
+		normal string // the same answer without parking: "" asks wait again, "-" skips
 		want   string // in the answer
 	}{
 		{name: "command", who: "bob", wait: "/commands/bob/wait?timeout=600000",
@@ -459,6 +462,15 @@ func TestCoordinationWaitsPark(t *testing.T) {
 				e.mustJSON(e.call("POST", "/commands/send", `{"target":"bob","action":"build"}`, "alice"), 201, nil)
 			},
 			normal: "-", want: `"action":"build"`},
+		{name: "command result", who: "alice", wait: "/commands/1/result?timeout=600000",
+			setup: func(e *env) {
+				e.mustJSON(e.call("POST", "/commands/send", `{"target":"bob","action":"build"}`, "alice"), 201, nil)
+				e.mustJSON(e.call("GET", "/commands/bob/wait?timeout=0", "", "bob"), 200, nil)
+			},
+			event: func(e *env) {
+				e.mustJSON(e.call("POST", "/commands/1/ack", `{"result":{"built":true}}`, "bob"), 200, nil)
+			},
+			normal: "/commands/1/result", want: `"built":true`},
 		{name: "channel", who: "bob", wait: "/channels/results/wait?since=0&timeout=600000",
 			event: func(e *env) {
 				e.mustJSON(e.call("POST", "/channels/results/send", `{"ok":true}`, "alice"), 201, nil)
@@ -484,6 +496,9 @@ func TestCoordinationWaitsPark(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{})
 			e.mustJSON(e.call("POST", "/proposals", `{"question":"Ship?","voters":"bob","deadline":"1h"}`, "alice"), 201, nil)
+			if tt.setup != nil {
+				tt.setup(e)
+			}
 			conn := e.rawWait(tt.wait, tt.who)
 			tt.event(e)
 			resp, body, raw := readRaw(t, conn)
@@ -493,7 +508,7 @@ func TestCoordinationWaitsPark(t *testing.T) {
 			if tt.normal == "-" {
 				return // a second wait would claim another command
 			}
-			normal := e.call("GET", tt.wait, "", tt.who)
+			normal := e.call("GET", cmp.Or(tt.normal, tt.wait), "", tt.who)
 			if body != normal.body {
 				t.Errorf("parked body:\n%s\nnormal body:\n%s", body, normal.body)
 			}

@@ -381,15 +381,23 @@ func (s *Service) AckCommand(ctx context.Context, c Caller, id int64, req AckReq
 // command is finished (done, failed or expired) or wait passes, so the
 // sender can wait for the result.
 func (s *Service) GetCommand(ctx context.Context, c Caller, id int64, wait time.Duration) (Command, error) {
+	cmd, p, err := s.StartGetCommand(ctx, c, id, wait)
+	return p.wait(ctx, cmd, err)
+}
+
+// StartGetCommand is the first half of GetCommand: it reads the command
+// once, and hands back the rest of the wait as a Pending when it is not
+// finished and wait is not 0.
+func (s *Service) StartGetCommand(ctx context.Context, c Caller, id int64, wait time.Duration) (Command, *Pending[Command], error) {
 	if err := s.needCaller(c, "reading a command"); err != nil {
-		return Command{}, err
+		return Command{}, nil, err
 	}
 	wait, err := clampWait(wait)
 	if err != nil {
-		return Command{}, err
+		return Command{}, nil, err
 	}
-	var cmd Command
-	read := func() (bool, error) {
+	read := func(ctx context.Context) (Command, bool, error) {
+		var cmd Command
 		err := s.store.View(ctx, func(r Reader) error {
 			var err error
 			if cmd, err = r.Command(ctx, id); err != nil {
@@ -397,18 +405,18 @@ func (s *Service) GetCommand(ctx context.Context, c Caller, id int64, wait time.
 			}
 			return s.mayReadCommand(ctx, r, c, cmd)
 		})
-		return err == nil && cmd.Finished(), err
+		return cmd, err == nil && cmd.Finished(), err
 	}
-	if wait == 0 {
-		_, err = read()
-	} else {
-		f := Filter{Kinds: []string{"command"}, Subjects: []string{commandSubject(id)}}
-		err = waitFor(ctx, s.bus, f, wait, read)
+	what := fmt.Sprintf("get command %d", id)
+	if wait == 0 { // no subscription for a plain read
+		cmd, _, err := read(ctx)
+		if err != nil {
+			return Command{}, nil, fmt.Errorf("%s: %w", what, err)
+		}
+		return cmd, nil, nil
 	}
-	if err != nil {
-		return Command{}, fmt.Errorf("get command %d: %w", id, err)
-	}
-	return cmd, nil
+	f := Filter{Kinds: []string{"command"}, Subjects: []string{commandSubject(id)}}
+	return startPending(ctx, s.bus, f, wait, noRelease, what, read)
 }
 
 // mayReadCommand lets the sender, the target, the claimer, agents of the

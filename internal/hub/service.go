@@ -231,29 +231,17 @@ func clampWait(d time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// waitFor blocks until check reports done, re-running it whenever sub
-// delivers an event, or until timeout. check runs once before blocking,
-// after subscribing, so nothing committed in between is missed.
+// pendingWait is a wait whose first check found nothing: it holds the
+// subscription and the timer until close. A Pending (the Start methods
+// of Service) blocks in it on the caller's goroutine, or lets a
+// transport wait by its own means.
 //
 // Each check runs on a short-lived goroutine of its own (shallow): a
 // check reads the store, whose driver (modernc SQLite) needs a deep
 // stack, and a goroutine keeps a grown stack while it blocks. Run on the
-// caller's goroutine, every parked wait would hold 16 to 32 KiB of stack
+// waiting goroutine, every parked wait would hold 16 to 32 KiB of stack
 // for as long as it waits; this way the deep frames live only as long
 // as the check.
-func waitFor(ctx context.Context, bus Bus, f Filter, timeout time.Duration, check func() (bool, error)) error {
-	w, err := startWait(bus, f, timeout, check)
-	if w == nil {
-		return err
-	}
-	defer w.close()
-	return w.block(ctx)
-}
-
-// pendingWait is a wait whose first check found nothing: it holds the
-// subscription and the timer until close. waitFor is startWait, block
-// and close on one goroutine; a Pending (the Start methods of Service)
-// lets a transport block on a goroutine of its own choosing, or on none.
 type pendingWait struct {
 	bus   Bus
 	f     Filter
