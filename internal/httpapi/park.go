@@ -16,9 +16,10 @@ package httpapi
 // and a watcher of the connection (the client leaves or sends more;
 // watch.go) each kick it, and a kick runs one short step on a goroutine
 // of its own (stepper). A parked wait holds the connection, the
-// hub.Pending and the little the answer and the access log need. When the wait ends, it writes the answer the
-// handler would have written, byte for byte, with Connection: close,
-// and closes the connection; the client's next request opens a new one.
+// hub.Pending and the little the answer and the access log need. When
+// the wait ends, it writes the answer the handler would have written,
+// byte for byte, with Connection: close, and closes the connection; the
+// client's next request opens a new one.
 //
 // Whatever cannot be parked (HTTP/2, a ResponseWriter that cannot be
 // hijacked, such as the dashboard's in-process calls, a server shutting

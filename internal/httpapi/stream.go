@@ -62,7 +62,6 @@ type eventStream struct {
 	// client asked for events since one, or an event came).
 	last    int64
 	sent    bool
-	replay  bool // the client asked for events since last: read them first
 	started bool // the head and the first comment are written
 	err     error
 	// Set by a kick: events are queued, a heartbeat is due, ctx ended,
@@ -84,7 +83,7 @@ type eventStream struct {
 // its sender's and recipients' streams, not every agent's.
 func newEventStream(s *Server, er eventsRequest, v viewer) *eventStream {
 	es := &eventStream{s: s, filter: er.filter, viewer: v, limit: streamBuffer,
-		last: er.since, sent: er.hasSince, replay: er.hasSince, over: make(chan struct{})}
+		last: er.since, sent: er.hasSince, over: make(chan struct{})}
 	if er.filter.Buffer > 0 {
 		es.limit = er.filter.Buffer
 	}
@@ -174,7 +173,9 @@ func (es *eventStream) write() error {
 		if err := es.comment("connected"); err != nil {
 			return err
 		}
-		if es.replay {
+		// Before any live event, sent says the client asked for the
+		// events since last: replay them first.
+		if es.sent {
 			if err := es.catchUp(); err != nil {
 				return err
 			}
