@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -221,11 +222,20 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 // query reads validated query parameters; the first error sticks, so a
 // handler reads every parameter and checks Err once.
 type query struct {
-	r   *http.Request
-	err error
+	r      *http.Request
+	values url.Values // parsed on first use: URL.Query parses on every call
+	err    error
 }
 
 func newQuery(r *http.Request) *query { return &query{r: r} }
+
+// vals returns the request's parameters, parsed once.
+func (q *query) vals() url.Values {
+	if q.values == nil {
+		q.values = q.r.URL.Query()
+	}
+	return q.values
+}
 
 // Err returns the first error met.
 func (q *query) Err() error { return q.err }
@@ -237,10 +247,10 @@ func (q *query) fail(format string, args ...any) {
 }
 
 // Has reports whether the parameter is present.
-func (q *query) Has(name string) bool { return q.r.URL.Query().Has(name) }
+func (q *query) Has(name string) bool { return q.vals().Has(name) }
 
 // String returns a parameter as given.
-func (q *query) String(name string) string { return q.r.URL.Query().Get(name) }
+func (q *query) String(name string) string { return q.vals().Get(name) }
 
 // Int returns a non-negative integer parameter, or def when absent.
 func (q *query) Int(name string, def int64) int64 {
