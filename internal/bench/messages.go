@@ -223,17 +223,7 @@ func (r *runner) wakeStream(ctx context.Context, sender, follower *agent) error 
 		if _, err := sender.c.Send(ctx, hub.SendRequest{To: []string{follower.name}, Body: b}); err != nil {
 			return 0, err
 		}
-		select {
-		case w := <-arrived:
-			if w.err != nil {
-				return 0, fmt.Errorf("event stream: %w", w.err)
-			}
-			return max(w.at.Sub(t0), 1), nil
-		case <-time.After(wakeTimeout):
-			return 0, fmt.Errorf("no event within %s", wakeTimeout)
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
+		return sinceArrival(ctx, arrived, t0, "event stream")
 	})
 	res := r.result(ScenarioWake, "wake.stream", st, "events/s")
 	res.Metrics = map[string]float64{}
@@ -248,6 +238,22 @@ type woken struct {
 	at  time.Time
 	n   int
 	err error
+}
+
+// sinceArrival waits up to wakeTimeout for what arrives on ch and returns
+// how long after t0 it arrived; who names the receiver in errors.
+func sinceArrival(ctx context.Context, ch <-chan woken, t0 time.Time, who string) (time.Duration, error) {
+	select {
+	case w := <-ch:
+		if w.err != nil {
+			return 0, fmt.Errorf("%s: %w", who, w.err)
+		}
+		return max(w.at.Sub(t0), 1), nil
+	case <-time.After(wakeTimeout):
+		return 0, fmt.Errorf("%s: nothing arrived within %s", who, wakeTimeout)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }
 
 // settleSubscribers waits up to a second for the hub in this process to
@@ -318,17 +324,7 @@ func (r *runner) wakeOnce(ctx context.Context, op string, sender, waiter *agent,
 			return 0, err
 		}
 		sendH.Record(time.Since(t0))
-		select {
-		case w := <-results:
-			if w.err != nil {
-				return 0, fmt.Errorf("waiter: %w", w.err)
-			}
-			return max(w.at.Sub(t0), 1), nil
-		case <-time.After(wakeTimeout):
-			return 0, fmt.Errorf("waiter not woken within %s", wakeTimeout)
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
+		return sinceArrival(ctx, results, t0, "waiter")
 	})
 	res := r.result(ScenarioWake, op, st, "wakes/s")
 	res.Metrics = map[string]float64{
