@@ -311,6 +311,12 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	h.runCancel, h.runDone = runCancel, make(chan struct{})
 	go func() {
 		defer close(h.runDone)
+		trimmed := make(chan struct{})
+		go func() {
+			defer close(trimmed)
+			trimMemory(runCtx)
+		}()
+		defer func() { <-trimmed }()
 		if err := h.svc.Run(runCtx); err != nil {
 			h.log.Error("service stopped", "err", err)
 		}

@@ -1,0 +1,41 @@
+package hubserver
+
+import (
+	"runtime"
+	"runtime/debug"
+	"testing"
+)
+
+// The trimmer gives back what a burst left, once the process is quiet,
+// and only then: not while it allocates, not twice for one burst.
+func TestTrimmerGivesBackWhatABurstLeft(t *testing.T) {
+	trims := 0
+	tr := newMemTrimmer(func() {
+		trims++
+		debug.FreeOSMemory()
+	})
+	burst := make([][]byte, 0, 64)
+	for range 64 {
+		burst = append(burst, make([]byte, 1<<20))
+	}
+	runtime.KeepAlive(burst)
+	burst = nil
+
+	if tr.look() {
+		t.Fatal("trimmed right after allocating 64 MiB: the process was not quiet")
+	}
+	_, before := tr.read()
+	if !tr.look() {
+		t.Fatalf("quiet, holding %d MiB over the floor of %d MiB, yet did not trim", (before-tr.floor)>>20, tr.floor>>20)
+	}
+	_, after := tr.read()
+	if after+trimGrowth > before {
+		t.Errorf("the trim gave back %d MiB of the burst's 64", (int64(before)-int64(after))>>20)
+	}
+	if tr.look() {
+		t.Error("trimmed again with nothing new to give back")
+	}
+	if trims != 1 {
+		t.Errorf("trimmed %d times, want 1", trims)
+	}
+}
