@@ -99,8 +99,8 @@ func (s *Store) syncer() {
 		// otherwise run first and hold that thread in the system call
 		// for the whole sync. Yielding lets them run there at once; the
 		// sync goes to whichever thread is free. Send-to-wake p50:
-		// 0.60-0.67 → 0.48-0.56 ms in process, 0.84 → 0.73-0.75 ms
-		// against a spawned hub (BENCHMARKS.md, fix 20).
+		// 0.600 → 0.525 ms in process, 0.797 → 0.752 ms against a
+		// spawned hub (BENCHMARKS.md, fix 20).
 		runtime.Gosched()
 		group = append(group[:0], first...)
 		group = s.drainSyncQueue(group)
