@@ -314,7 +314,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		trimmed := make(chan struct{})
 		go func() {
 			defer close(trimmed)
-			trimMemory(runCtx)
+			trimMemory(runCtx, h.log)
 		}()
 		defer func() { <-trimmed }()
 		if err := h.svc.Run(runCtx); err != nil {

@@ -2,6 +2,7 @@ package hubserver
 
 import (
 	"context"
+	"log/slog"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -70,30 +71,35 @@ func (t *memTrimmer) read() (allocs, held uint64) {
 	return allocs, total - min(released, total)
 }
 
-// look is one look at the runtime's memory; it reports whether it gave
-// memory back.
-func (t *memTrimmer) look() bool {
+// look is one look at the runtime's memory. It reports whether it gave
+// memory back, and then what the runtime held before and after.
+func (t *memTrimmer) look() (trimmed bool, before, after uint64) {
 	allocs, held := t.read()
 	quiet := allocs-t.allocs < quietAlloc
 	t.allocs = allocs
 	t.floor = min(t.floor, held)
 	if !quiet || held < t.floor+trimGrowth {
-		return false
+		return false, held, held
 	}
 	t.trim()
 	_, t.floor = t.read()
-	return true
+	return true, held, t.floor
 }
 
-// trimMemory looks every trimInterval until ctx ends.
-func trimMemory(ctx context.Context) {
+// trimMemory looks every trimInterval until ctx ends, and logs each
+// time it gave memory back (at debug level: it is the runtime's
+// housekeeping, not an event of the hub's).
+func trimMemory(ctx context.Context, log *slog.Logger) {
 	t := newMemTrimmer(debug.FreeOSMemory)
 	tick := time.NewTicker(trimInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-tick.C:
-			t.look()
+			start := time.Now()
+			if trimmed, before, after := t.look(); trimmed {
+				log.Debug("gave memory back to the system", "held_mb", before>>20, "now_mb", after>>20, "took", time.Since(start))
+			}
 		case <-ctx.Done():
 			return
 		}

@@ -24,18 +24,17 @@ func TestTrimmerGivesBackWhatABurstLeft(t *testing.T) {
 	runtime.KeepAlive(burst)
 	burst = nil
 
-	if tr.look() {
+	if trimmed, _, _ := tr.look(); trimmed {
 		t.Fatal("trimmed right after allocating 64 MiB: the process was not quiet")
 	}
-	_, before := tr.read()
-	if !tr.look() {
+	trimmed, before, after := tr.look()
+	if !trimmed {
 		t.Fatalf("quiet, holding %d MiB over the floor of %d MiB, yet did not trim", (before-tr.floor)>>20, tr.floor>>20)
 	}
-	_, after := tr.read()
 	if after+trimGrowth > before {
 		t.Errorf("the trim gave back %d MiB of the burst's 64", (int64(before)-int64(after))>>20)
 	}
-	if tr.look() {
+	if trimmed, _, _ := tr.look(); trimmed {
 		t.Error("trimmed again with nothing new to give back")
 	}
 	if trims != 1 {
