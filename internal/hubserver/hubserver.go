@@ -314,7 +314,11 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		trimmed := make(chan struct{})
 		go func() {
 			defer close(trimmed)
-			trimMemory(runCtx, h.log)
+			trimMemory(runCtx, h.log, func() {
+				if err := h.store.ReleaseMemory(runCtx); err != nil && runCtx.Err() == nil {
+					h.log.Warn("release the store's memory", "err", err)
+				}
+			})
 		}()
 		defer func() { <-trimmed }()
 		if err := h.svc.Run(runCtx); err != nil {

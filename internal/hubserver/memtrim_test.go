@@ -16,7 +16,7 @@ func TestTrimmerGivesBackWhatABurstLeft(t *testing.T) {
 	tr := newMemTrimmer(func() {
 		trims++
 		debug.FreeOSMemory()
-	})
+	}, nil)
 	burst := make([][]byte, 0, 64)
 	for range 64 {
 		burst = append(burst, make([]byte, 1<<20))
@@ -39,5 +39,35 @@ func TestTrimmerGivesBackWhatABurstLeft(t *testing.T) {
 	}
 	if trims != 1 {
 		t.Errorf("trimmed %d times, want 1", trims)
+	}
+}
+
+// A hub that did something and then has been idle for idleAfter empties
+// its caches once, not before, and not again until it does something.
+func TestTrimmerEmptiesCachesOnceIdle(t *testing.T) {
+	idles := 0
+	tr := newMemTrimmer(func() {}, func() { idles++ })
+	idleLooks := int(idleAfter / trimInterval)
+	for i := range idleLooks {
+		if tr.look(); idles != 0 {
+			t.Fatalf("emptied the caches at idle look %d of a process that had done nothing", i+1)
+		}
+	}
+	work := make([]byte, 2*idleAlloc)
+	runtime.KeepAlive(work)
+	tr.look() // not idle: it allocated
+	for i := range idleLooks - 1 {
+		if tr.look(); idles != 0 {
+			t.Fatalf("emptied the caches after %d idle looks, want %d", i+1, idleLooks)
+		}
+	}
+	if tr.look(); idles != 1 {
+		t.Fatalf("after %d idle looks the caches were emptied %d times, want 1", idleLooks, idles)
+	}
+	for range 2 * idleLooks {
+		tr.look()
+	}
+	if idles != 1 {
+		t.Errorf("emptied the caches %d times while idle all along, want 1", idles)
 	}
 }
