@@ -92,6 +92,10 @@ func checks(rep *Report, opts *Options) []Check {
 		v := r.Metrics["rss_mb"]
 		cs = append(cs, Check{Target: fmt.Sprintf("idle parley serve <= %.0f MB resident", targetIdleRSSMB),
 			Got: fmt.Sprintf("%.1f MB", v), Met: v <= targetIdleRSSMB})
+		if u, ok := r.Metrics["used_rss_mb"]; ok {
+			cs = append(cs, Check{Target: fmt.Sprintf("idle parley serve after a burst of sends <= %.0f MB resident", targetIdleRSSMB),
+				Got: fmt.Sprintf("%.1f MB", u), Met: u <= targetIdleRSSMB})
+		}
 	}
 	return cs
 }
