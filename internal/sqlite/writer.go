@@ -308,8 +308,15 @@ func (s *Store) finishCommitted(batch []*request) {
 // the index behind and asks for it (CatchUpSearch). Indexing a
 // message costs about a quarter of a one-message commit, and a batch of
 // them costs much less per message than one each.
+//
+// indexIdle is long enough to mean the hub is idle, not between two
+// steps of one exchange: agents answering each other send every few
+// milliseconds, and at 2 ms the writer indexed nearly every message in a
+// commit of its own, just as the next send came (send-to-wake p50
+// against a spawned hub 0.72 → 0.66 ms, p99 1.8–2.8 → 1.6–2.5 ms;
+// BENCHMARKS.md, fix 23). A search never waits for it: it asks first.
 const (
-	indexIdle   = 2 * time.Millisecond
+	indexIdle   = 100 * time.Millisecond
 	maxIndexLag = 1024
 )
 
