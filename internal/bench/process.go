@@ -86,12 +86,7 @@ func (r *runner) idle(ctx context.Context) error {
 	}
 	defer p.stop()
 	ready := time.Since(start)
-	select {
-	case <-time.After(idleSettle):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	m, err := readProcMemory(p.cmd.Process.Pid)
+	m, err := memoryAfter(ctx, p, idleSettle)
 	if err != nil {
 		return fmt.Errorf("memory of the idle hub: %w", err)
 	}
@@ -99,12 +94,7 @@ func (r *runner) idle(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("burst of sends to the idle hub: %w", err)
 	}
-	select {
-	case <-time.After(usedSettle):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	used, err := readProcMemory(p.cmd.Process.Pid)
+	used, err := memoryAfter(ctx, p, usedSettle)
 	if err != nil {
 		return fmt.Errorf("memory of the idle hub after use: %w", err)
 	}
@@ -114,6 +104,16 @@ func (r *runner) idle(ctx context.Context) error {
 		Note: fmt.Sprintf("`parley serve`, empty data directory, after its first /healthz and %s; used_*: after %d sends from %d senders, then %s idle",
 			idleSettle, sent, useSenders, usedSettle)})
 	return nil
+}
+
+// memoryAfter lets p idle for d, then reads its memory.
+func memoryAfter(ctx context.Context, p *serveProcess, d time.Duration) (procMemory, error) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return procMemory{}, ctx.Err()
+	}
+	return readProcMemory(p.cmd.Process.Pid)
 }
 
 // The burst the idle scenario drives through its hub before it measures
