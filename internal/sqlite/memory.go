@@ -24,9 +24,8 @@ func (s *Store) ReleaseMemory(ctx context.Context) error {
 	if err := s.releaseReaders(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	err := s.UpdateVisible(ctx, func(t hub.Tx) error {
-		return t.(*tx).q.(*connQuerier).control("PRAGMA shrink_memory")
-	})
+	// On the writer goroutine, which owns the write connection.
+	err := s.UpdateVisible(ctx, func(hub.Tx) error { return s.wq.control("PRAGMA shrink_memory") })
 	if err != nil {
 		errs = append(errs, fmt.Errorf("sqlite: release the writer's memory: %w", err))
 	}
