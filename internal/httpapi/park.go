@@ -377,9 +377,11 @@ func (st *stepper) run() {
 	}
 }
 
-// settle looks at the kicks and reports whether the wait is over, with
+// settle looks at every kick and reports whether the wait is over, with
 // its answer in p.res and p.err (or p.panicked). Woken, it checks again
-// (reads the inbox, claims a command...).
+// (reads the inbox, claims a command...). It must act on every flag that
+// is set, not only the first: a kick that comes before the first step
+// runs is not seen as a kick by that step, only as its flag.
 func (p *parkedWait) settle() (over bool) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -394,14 +396,15 @@ func (p *parkedWait) settle() (over bool) {
 		p.cancel()
 		p.err = p.ctx.Err()
 		return true
-	case p.woken.Swap(false):
+	}
+	if p.woken.Swap(false) {
 		done, err := p.wait.Check(p.ctx)
 		if done || err != nil {
 			p.res, p.err = p.body(), err
 			return true
 		}
-		return false
-	case p.unread.Load(), p.timedOut.Load():
+	}
+	if p.unread.Load() || p.timedOut.Load() {
 		// A timeout, or a pipelined request: answer now, as a wait that
 		// timed out; Connection: close drops the rest and the client
 		// asks again.
