@@ -14,8 +14,8 @@ import (
 // served a burst keeps that memory however long it then idles. A hub
 // that has gone quiet calls this; the next reads and writes take their
 // pages from the operating system's file cache again, a few system
-// calls each. The readers are freed once none is in use, the writer
-// between batches, the checkpointer between checkpoints.
+// calls each. Each reader is freed when it is free, the writer between
+// batches, the checkpointer between checkpoints.
 func (s *Store) ReleaseMemory(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -38,27 +38,31 @@ func (s *Store) ReleaseMemory(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// releaseReaders takes every read connection, frees each one's cache,
-// and gives them all back.
+// releaseReaders frees the read connections' caches one at a time, each
+// when it is free: holding one back while waiting for another would stall
+// every View behind a long one. A connection still busy after two rounds
+// is left as it is.
 func (s *Store) releaseReaders(ctx context.Context) error {
 	s.viewMu.RLock()
 	defer s.viewMu.RUnlock()
-	held := make([]*connQuerier, 0, s.opts.ReadConns)
-	defer func() {
-		for _, q := range held {
-			s.readers <- q
+	done := make(map[*connQuerier]bool, s.opts.ReadConns)
+	for range 2 * s.opts.ReadConns {
+		if len(done) == s.opts.ReadConns {
+			return nil
 		}
-	}()
-	for range s.opts.ReadConns {
+		var q *connQuerier
 		select {
-		case q := <-s.readers:
-			held = append(held, q)
+		case q = <-s.readers:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}
-	for _, q := range held {
-		if err := q.control("PRAGMA shrink_memory"); err != nil {
+		var err error
+		if !done[q] {
+			done[q] = true
+			err = q.control("PRAGMA shrink_memory")
+		}
+		s.readers <- q
+		if err != nil {
 			return fmt.Errorf("sqlite: release a reader's memory: %w", err)
 		}
 	}

@@ -1,9 +1,11 @@
 package sqlite_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/parley-dev/parley/internal/hub"
 )
@@ -65,5 +67,32 @@ func TestReleaseMemoryKeepsTheStoreWorking(t *testing.T) {
 	}
 	if err := s.ReleaseMemory(ctx); err == nil {
 		t.Error("ReleaseMemory on a closed store: no error")
+	}
+}
+
+// Releasing memory does not wait for a reader that is busy, nor hold the
+// others back meanwhile: a long read stalls nobody else.
+func TestReleaseMemoryPassesABusyReader(t *testing.T) {
+	s := open(t, t.TempDir(), nil)
+	ctx := t.Context()
+	inside, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(release)
+	wg.Go(func() {
+		_ = s.View(ctx, func(hub.Reader) error {
+			close(inside)
+			<-release
+			return nil
+		})
+	})
+	<-inside
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.ReleaseMemory(rctx); err != nil {
+		t.Fatalf("ReleaseMemory with one reader busy: %v", err)
+	}
+	if err := s.View(ctx, func(hub.Reader) error { return nil }); err != nil {
+		t.Fatalf("a read after releasing, one reader still busy: %v", err)
 	}
 }
