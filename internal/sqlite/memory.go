@@ -50,13 +50,10 @@ func (s *Store) releaseReaders(ctx context.Context) error {
 		if len(done) == s.opts.ReadConns {
 			return nil
 		}
-		var q *connQuerier
-		select {
-		case q = <-s.readers:
-		case <-ctx.Done():
-			return ctx.Err()
+		q, err := s.takeReader(ctx)
+		if err != nil {
+			return err
 		}
-		var err error
 		if !done[q] {
 			done[q] = true
 			err = q.control("PRAGMA shrink_memory")

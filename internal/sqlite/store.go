@@ -464,6 +464,17 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// takeReader waits for a free read connection; the caller gives it back
+// to s.readers.
+func (s *Store) takeReader(ctx context.Context) (*connQuerier, error) {
+	select {
+	case q := <-s.readers:
+		return q, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // View runs fn in a read transaction: everything fn reads comes from one
 // snapshot of the database. fn must not keep the Reader after it returns.
 func (s *Store) View(ctx context.Context, fn func(hub.Reader) error) error {
@@ -472,11 +483,9 @@ func (s *Store) View(ctx context.Context, fn func(hub.Reader) error) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	var q *connQuerier
-	select {
-	case q = <-s.readers:
-	case <-ctx.Done():
-		return ctx.Err()
+	q, err := s.takeReader(ctx)
+	if err != nil {
+		return err
 	}
 	defer func() { s.readers <- q }()
 	if err := q.control("BEGIN"); err != nil {
