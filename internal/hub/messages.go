@@ -33,12 +33,14 @@ func (s *Service) Send(ctx context.Context, c Caller, req SendRequest) (SendResu
 		return SendResult{}, err
 	}
 	var res SendResult
+	var claims handoffClaims
 	err = s.store.Update(ctx, func(tx Tx) error {
 		var err error
-		res, err = s.sendTx(ctx, tx, c, req, addrs)
+		res, err = s.sendTx(ctx, tx, c, req, addrs, &claims)
 		return err
 	})
 	if err != nil {
+		s.releaseClaims(claims)
 		return SendResult{}, fmt.Errorf("send from %q: %w", c.Name, err)
 	}
 	return res, nil
@@ -98,7 +100,8 @@ func (s *Service) SendBatch(ctx context.Context, c Caller, reqs []SendRequest) (
 			return fmt.Errorf("sender: %w", err)
 		}
 		for i := range reqs {
-			if res[i], err = s.sendAs(ctx, tx, c, sender, reqs[i], addrs[i]); err != nil {
+			// No hand-off: a wait woken by a batch reads all of it.
+			if res[i], err = s.sendAs(ctx, tx, c, sender, reqs[i], addrs[i], nil); err != nil {
 				return batchError(i, err)
 			}
 		}
@@ -291,16 +294,18 @@ func (s *Service) resolve(ctx context.Context, tx Tx, sender Agent, addrs []Addr
 	return rs, nil
 }
 
-func (s *Service) sendTx(ctx context.Context, tx Tx, c Caller, req SendRequest, addrs []Address) (SendResult, error) {
+func (s *Service) sendTx(ctx context.Context, tx Tx, c Caller, req SendRequest, addrs []Address, claims *handoffClaims) (SendResult, error) {
 	sender, err := tx.AgentByID(ctx, c.AgentID)
 	if err != nil {
 		return SendResult{}, fmt.Errorf("sender: %w", err)
 	}
-	return s.sendAs(ctx, tx, c, sender, req, addrs)
+	return s.sendAs(ctx, tx, c, sender, req, addrs, claims)
 }
 
-// sendAs is sendTx once the sender is known.
-func (s *Service) sendAs(ctx context.Context, tx Tx, c Caller, sender Agent, req SendRequest, addrs []Address) (SendResult, error) {
+// sendAs is sendTx once the sender is known. With claims, it may hand
+// the message to recipients' waits (deliver, handoff.go), recording what
+// it claimed there for the caller to release should the Update fail.
+func (s *Service) sendAs(ctx context.Context, tx Tx, c Caller, sender Agent, req SendRequest, addrs []Address, claims *handoffClaims) (SendResult, error) {
 	if req.IdempotencyKey != "" {
 		m, err := tx.MessageByKey(ctx, sender.ID, req.IdempotencyKey)
 		if err == nil {
@@ -342,11 +347,11 @@ func (s *Service) sendAs(ctx context.Context, tx Tx, c Caller, sender Agent, req
 	res := SendResult{Message: m, Queued: rs.held, Forwarded: rs.forwarded}
 	targets := make([]string, 0, len(rs.agents))
 	for _, a := range rs.agents {
-		seq, err := tx.Deliver(ctx, m.ID, a.ID)
+		seq, state, err := s.deliver(ctx, tx, m, a, now, claims)
 		if err != nil {
 			return SendResult{}, fmt.Errorf("deliver to %q: %w", a.Name, err)
 		}
-		res.Deliveries = append(res.Deliveries, DeliveryStatus{To: a.Name, State: DeliveryUnread, Seq: seq})
+		res.Deliveries = append(res.Deliveries, DeliveryStatus{To: a.Name, State: state, Seq: seq})
 		targets = append(targets, a.Name)
 	}
 	for _, name := range rs.held {
@@ -557,18 +562,41 @@ func (s *Service) StartWait(ctx context.Context, c Caller, opts ReadOptions, tim
 	if err != nil {
 		return ReadResult{}, nil, err
 	}
+	// A wait that finds nothing opens a handoff (handoff.go): a send may
+	// then give it its message, with no read of the store.
+	var h *handoff
+	if timeout > 0 && canHandOff(opts) {
+		h = &handoff{agentID: c.AgentID, preview: opts.Preview, state: handoffClosed}
+	}
 	// The first read is a poll's; a read woken by a send expects mail.
 	woken := false
 	check := func(ctx context.Context) (ReadResult, bool, error) {
+		if h != nil && woken {
+			if res, ok := s.handoffs.take(h); ok {
+				return res, true, nil
+			}
+		}
 		res, err := s.read(ctx, c, opts, woken)
 		woken = true
 		if res.Messages == nil {
 			res.Messages = []Inbound{} // an empty inbox as an empty list
 		}
-		return res, len(res.Messages) > 0, err
+		done := len(res.Messages) > 0
+		if h != nil && !done && err == nil {
+			s.handoffs.openFor(h)
+		}
+		return res, done, err
+	}
+	release := s.Connect(ctx, c.Name)
+	if h != nil {
+		disconnect := release
+		release = func() {
+			s.endHandoff(ctx, h)
+			disconnect()
+		}
 	}
 	f := Filter{Kinds: []string{EventMessageSent, EventAgentRegistered}, Agents: []string{c.Name}}
-	return startPending(ctx, s.bus, f, timeout, s.Connect(ctx, c.Name), "", check)
+	return startPending(ctx, s.bus, f, timeout, release, "", check)
 }
 
 // Ack acknowledges the caller's delivery of a message.

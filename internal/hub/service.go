@@ -117,6 +117,9 @@ type Service struct {
 	extending sync.Map
 
 	tokens tokenCache
+
+	// handoffs are the waits a send may hand its message to (handoff.go).
+	handoffs *handoffs
 }
 
 type presence struct {
@@ -138,6 +141,7 @@ func New(store Store, bus Bus, opts Options) *Service {
 		opts:     opts,
 		log:      opts.Logger,
 		presence: make(map[string]*presence),
+		handoffs: newHandoffs(),
 	}
 }
 

@@ -112,8 +112,17 @@ type Tx interface {
 	// MarkRead marks the agent's unread deliveries with the given sequence
 	// numbers read.
 	MarkRead(ctx context.Context, agentID int64, seqs []int64, at time.Time) error
+	// MarkUnread marks the agent's read deliveries with the given sequence
+	// numbers unread again; others stay as they are.
+	MarkUnread(ctx context.Context, agentID int64, seqs []int64) error
 	// Ack marks the agent's delivery of a message acked.
 	Ack(ctx context.Context, agentID, messageID int64, at time.Time) error
+
+	// AfterCommit arranges for f to run once the transaction has
+	// committed, before its events are published and before Update
+	// returns; f does not run if the Update fails. f must be quick and
+	// must not call the store.
+	AfterCommit(f func())
 
 	// AppendEvent stores an event, assigning its ID.
 	AppendEvent(ctx context.Context, e Event) (Event, error)

@@ -18,12 +18,14 @@ type reader struct {
 }
 
 // tx implements hub.Tx for one Update function. It records the events the
-// function appends, for the commit hook.
+// function appends, for the commit hook, and the functions it asks to run
+// once it has committed (AfterCommit).
 type tx struct {
 	reader
-	events []hub.Event
-	batch  *batchState
-	agents *agentCache
+	events      []hub.Event
+	afterCommit []func()
+	batch       *batchState
+	agents      *agentCache
 }
 
 var (

@@ -495,6 +495,38 @@ func (t *tx) MarkRead(ctx context.Context, agentID int64, seqs []int64, at time.
 	return nil
 }
 
+// MarkUnread marks the agent's read deliveries with the given sequence
+// numbers unread again. Others (unknown, unread or acked) stay as they
+// are. The trigger of migration 0003 counts only deliveries leaving the
+// unread state, so the agent's count is raised here.
+func (t *tx) MarkUnread(ctx context.Context, agentID int64, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	res, err := t.q.ExecContext(ctx, `UPDATE deliveries SET state = 'unread', read_at = 0
+		WHERE agent_id = ? AND seq IN (SELECT value FROM json_each(?)) AND state = 'read'`,
+		agentID, int64List(seqs))
+	if err != nil {
+		return fmt.Errorf("sqlite: mark unread for agent %d: %w", agentID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return err
+	}
+	if _, err := t.q.ExecContext(ctx, `UPDATE agents SET unread = unread + ? WHERE id = ?`, n, agentID); err != nil {
+		return fmt.Errorf("sqlite: mark unread for agent %d: %w", agentID, err)
+	}
+	return nil
+}
+
+// AfterCommit arranges for f to run once the transaction has committed:
+// on the writer goroutine, before the committed events are published and
+// before the sync that makes the transaction durable, so f must be quick
+// and must not call the store. f does not run if the Update fails.
+func (t *tx) AfterCommit(f func()) {
+	t.afterCommit = append(t.afterCommit, f)
+}
+
 // Ack marks the agent's delivery of a message acked. An ack implies a
 // read, so an unread delivery gets its read time too.
 func (t *tx) Ack(ctx context.Context, agentID, messageID int64, at time.Time) error {

@@ -30,8 +30,9 @@ type request struct {
 	done chan error
 
 	// Set by the writer while the batch runs.
-	err    error
-	events []hub.Event
+	err         error
+	events      []hub.Event
+	afterCommit []func()
 }
 
 // Update runs fn in a write transaction and returns once it is durable
@@ -221,7 +222,7 @@ func (s *Store) commit(batch []*request) (rest []*request) {
 		}
 		s.updates.Add(1)
 		if r.err = s.runFn(r); r.err != nil {
-			r.events = nil
+			r.events, r.afterCommit = nil, nil
 			s.agents.clear()
 			if err := q.control("ROLLBACK TO u"); err != nil {
 				return s.abort(batch, i+1, err)
@@ -267,6 +268,9 @@ func (s *Store) commitRan(batch []*request) {
 	} else {
 		s.unindexed += s.batch.inserted
 	}
+	// Before the events go out: whoever an event wakes finds what the
+	// Updates arranged to hand over.
+	s.runAfterCommit(batch)
 	var events []hub.Event
 	for _, r := range batch {
 		if r.err == nil {
@@ -446,10 +450,31 @@ func (s *Store) runFn(r *request) (err error) {
 			err = fmt.Errorf("sqlite: update panicked: %v", p)
 		}
 		if err == nil {
-			r.events = t.events
+			r.events, r.afterCommit = t.events, t.afterCommit
 		}
 	}()
 	return r.fn(t)
+}
+
+// runAfterCommit runs the AfterCommit functions of the batch's Updates
+// that committed. A panic there must not kill the writer.
+func (s *Store) runAfterCommit(batch []*request) {
+	for _, r := range batch {
+		if r.err != nil {
+			continue
+		}
+		for _, f := range r.afterCommit {
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						s.log.Error("AfterCommit panicked", "panic", p, "stack", string(debug.Stack()))
+					}
+				}()
+				f()
+			}()
+		}
+		r.afterCommit = nil
+	}
 }
 
 // publish hands committed events to OnCommit. A panic there must not kill
@@ -475,6 +500,6 @@ func (s *Store) fail(batch []*request, err error) {
 func (s *Store) finish(batch []*request) {
 	for _, r := range batch {
 		r.done <- r.err
-		r.events = nil
+		r.events, r.afterCommit = nil, nil
 	}
 }

@@ -556,3 +556,67 @@ func testUpdateVisible(t *testing.T, h *harness) {
 		return nil
 	})
 }
+
+func testAfterCommit(t *testing.T, h *harness) {
+	ctx := h.ctx()
+	for _, visible := range []bool{false, true} {
+		update := h.store.Update
+		if visible {
+			update = h.store.UpdateVisible
+		}
+		// A committed Update runs its functions, in order, before its
+		// events are published and before it returns.
+		var ran []string
+		published := len(h.log.events())
+		err := update(ctx, func(tx hub.Tx) error {
+			tx.AfterCommit(func() {
+				if len(h.log.events()) != published {
+					t.Error("AfterCommit ran after the Update's events were published")
+				}
+				ran = append(ran, "first")
+			})
+			tx.AfterCommit(func() { ran = append(ran, "second") })
+			_, err := tx.AppendEvent(ctx, hub.Event{Kind: "test.after", Time: at(0)})
+			return err
+		})
+		if err != nil {
+			t.Fatalf("update: %v", err)
+		}
+		if !slices.Equal(ran, []string{"first", "second"}) {
+			t.Errorf("visible=%v: AfterCommit functions ran %v, want [first second]", visible, ran)
+		}
+
+		// A failed Update runs none, whether it shares a transaction with
+		// others or not.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		got := map[string]bool{}
+		mark := func(name string) func() {
+			return func() {
+				mu.Lock()
+				defer mu.Unlock()
+				got[name] = true
+			}
+		}
+		for i := range 8 {
+			wg.Go(func() {
+				err := update(ctx, func(tx hub.Tx) error {
+					tx.AfterCommit(mark(fmt.Sprint("update", i)))
+					if i%2 == 1 {
+						return errors.New("fails")
+					}
+					return nil
+				})
+				if (err != nil) != (i%2 == 1) {
+					t.Errorf("update %d: err %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		for i := range 8 {
+			if want := i%2 == 0; got[fmt.Sprint("update", i)] != want {
+				t.Errorf("visible=%v: update %d (failing: %v): AfterCommit ran %v", visible, i, i%2 == 1, !want)
+			}
+		}
+	}
+}

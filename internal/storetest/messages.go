@@ -296,6 +296,52 @@ func testMarkReadAndAck(t *testing.T, h *harness) {
 	checkNotFound(t, "Ack of a message not delivered to the agent", err)
 }
 
+func testMarkUnread(t *testing.T, h *harness) {
+	alice, bob := h.addAgent("alice", ""), h.addAgent("bob", "")
+	var ms []hub.Message
+	for i := range 3 {
+		ms = append(ms, h.send(alice, "m"+strconv.Itoa(i), bob))
+	}
+	h.update(func(tx hub.Tx) error { return tx.MarkRead(h.ctx(), bob.ID, []int64{1, 2}, at(time.Hour)) })
+	h.update(func(tx hub.Tx) error { return tx.Ack(h.ctx(), bob.ID, ms[1].ID, at(2*time.Hour)) })
+	// 1 is read, 2 acked, 3 unread: only the read one changes; unknown
+	// numbers are ignored, and so is an empty list.
+	h.update(func(tx hub.Tx) error { return tx.MarkUnread(h.ctx(), bob.ID, []int64{1, 2, 3, 99}) })
+	h.update(func(tx hub.Tx) error { return tx.MarkUnread(h.ctx(), bob.ID, nil) })
+	h.view(func(r hub.Reader) error {
+		n, err := r.UnreadCount(h.ctx(), bob.ID)
+		if err != nil || n != 2 {
+			t.Errorf("UnreadCount after MarkUnread: got %d, %v; want 2", n, err)
+		}
+		for i, want := range []string{hub.DeliveryUnread, hub.DeliveryAcked, hub.DeliveryUnread} {
+			in, err := r.Received(h.ctx(), bob.ID, ms[i].ID)
+			if err != nil {
+				t.Errorf("Received(bob, %d): %v", ms[i].ID, err)
+				continue
+			}
+			if in.State != want {
+				t.Errorf("message %d: state %q, want %q", i, in.State, want)
+			}
+			if in.State == hub.DeliveryUnread && !in.ReadAt.IsZero() {
+				t.Errorf("message %d is unread again but keeps read_at %v", i, in.ReadAt)
+			}
+		}
+		unread, err := r.Inbox(h.ctx(), hub.InboxQuery{AgentID: bob.ID, UnreadOnly: true})
+		if err != nil || len(unread) != 2 || unread[0].Seq != 1 || unread[1].Seq != 3 {
+			t.Errorf("unread inbox after MarkUnread: got %v, %v; want seqs 1 and 3", unread, err)
+		}
+		return nil
+	})
+	// Read again, the count goes down as before.
+	h.update(func(tx hub.Tx) error { return tx.MarkRead(h.ctx(), bob.ID, []int64{1}, at(3*time.Hour)) })
+	h.view(func(r hub.Reader) error {
+		if n, err := r.UnreadCount(h.ctx(), bob.ID); err != nil || n != 1 {
+			t.Errorf("UnreadCount after reading again: got %d, %v; want 1", n, err)
+		}
+		return nil
+	})
+}
+
 func testDeliveries(t *testing.T, h *harness) {
 	alice, bob, carol := h.addAgent("alice", ""), h.addAgent("bob", ""), h.addAgent("carol", "")
 	h.send(alice, "warm-up", carol) // carol's seq for the next one is 2

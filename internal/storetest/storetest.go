@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t testing.TB, dir string, onCommit func([]hub.E
 		{"DeliverErrors", testDeliverErrors},
 		{"Inbox", testInbox},
 		{"MarkReadAndAck", testMarkReadAndAck},
+		{"MarkUnread", testMarkUnread},
 		{"Deliveries", testDeliveries},
 		{"HeldMail", testHeldMail},
 		{"HistoryThread", testHistoryThread},
@@ -79,6 +80,7 @@ func Run(t *testing.T, open func(t testing.TB, dir string, onCommit func([]hub.E
 		{"Close", testClose},
 		{"Durability", testDurability},
 		{"UpdateVisible", testUpdateVisible},
+		{"AfterCommit", testAfterCommit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,296 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/parley-dev/parley/internal/bus"
+	"github.com/parley-dev/parley/internal/hub"
+	"github.com/parley-dev/parley/internal/sqlite"
+)
+
+// startWaiting starts a wait of c that finds nothing, so that it waits.
+func startWaiting(t *testing.T, svc *hub.Service, c hub.Caller, opts hub.ReadOptions) *hub.ParkedWait {
+	t.Helper()
+	res, p, err := svc.StartWait(context.Background(), c, opts, time.Minute)
+	if err != nil || p == nil {
+		t.Fatalf("StartWait: got %d messages, pending %v, err %v; want it to wait", len(res.Messages), p != nil, err)
+	}
+	return p
+}
+
+func finish(t *testing.T, p *hub.ParkedWait) hub.ReadResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := p.Finish(ctx)
+	if err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	return res
+}
+
+func unreadCount(t *testing.T, svc *hub.Service, c hub.Caller) int {
+	t.Helper()
+	res, err := svc.Read(context.Background(), c, hub.ReadOptions{Peek: true, HasSince: true})
+	if err != nil {
+		t.Fatalf("peek %s: %v", c.Name, err)
+	}
+	return res.Unread
+}
+
+// A send to an agent that waits hands the message over: the send's own
+// transaction marks it read, and the wait answers exactly what reading
+// the inbox would have returned.
+func TestSendHandsTheMessageToAWaitingAgent(t *testing.T) {
+	for _, preview := range []int{0, 8} {
+		t.Run(fmt.Sprint("preview=", preview), func(t *testing.T) {
+			e := newEnv(t, hub.Options{})
+			alice, bob := e.register("alice", ""), e.register("bob", "")
+			p := startWaiting(t, e.svc, bob, hub.ReadOptions{Preview: preview})
+
+			sent, err := e.svc.Send(context.Background(), alice, hub.SendRequest{
+				To: []string{"bob"}, Subject: "plan", Body: "a body longer than the preview", Thread: "t1",
+				Attachments: []hub.Attachment{{Name: "n.txt", Content: "data"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := sent.Deliveries; len(d) != 1 || d[0].State != hub.DeliveryRead {
+				t.Errorf("send's deliveries: %+v, want bob's read (handed to his wait)", d)
+			}
+			got := finish(t, p)
+
+			// What a read of the same page returns now. A woken read
+			// answers with the messages it marks read, as read but without
+			// the time of the mark, which the store has.
+			want := e.read(bob, hub.ReadOptions{HasSince: true, Peek: true, Preview: preview})
+			for i := range want.Messages {
+				want.Messages[i].ReadAt = time.Time{}
+			}
+			gotJSON, _ := json.Marshal(got)
+			wantJSON, _ := json.Marshal(want)
+			if string(gotJSON) != string(wantJSON) {
+				t.Errorf("handed-off answer:\n%s\nwant what a read returns:\n%s", gotJSON, wantJSON)
+			}
+			if n := unreadCount(t, e.svc, bob); n != 0 {
+				t.Errorf("unread after the hand-off: %d, want 0", n)
+			}
+			if again := e.read(bob, hub.ReadOptions{}); len(again.Messages) != 0 {
+				t.Errorf("the message was delivered twice: %v", bodies(again.Messages))
+			}
+		})
+	}
+}
+
+// Waits that cannot take a single handed-off message read the store as
+// before: a peek, a since cursor, and a wait whose agent has older
+// unread mail (which must come first). A batch hands nothing off: a
+// wait woken by it reads all of it.
+func TestHandOffOnlyWhenTheMessageIsTheWholeAnswer(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  hub.ReadOptions
+		older bool // bob has unread mail from before the wait
+		batch bool
+		want  []string
+	}{
+		{name: "peek", opts: hub.ReadOptions{Peek: true}, want: []string{"new"}},
+		{name: "since", opts: hub.ReadOptions{HasSince: true}, want: []string{"new"}},
+		{name: "older unread mail", older: true, want: []string{"old", "new"}},
+		{name: "batch", batch: true, want: []string{"new", "newer"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, hub.Options{})
+			alice, bob := e.register("alice", ""), e.register("bob", "")
+			p := startWaiting(t, e.svc, bob, tt.opts)
+			if tt.older {
+				// Sent after the wait began, in a batch, so unread: the
+				// next send finds bob with older mail.
+				if _, err := e.svc.SendBatch(context.Background(), alice, []hub.SendRequest{{To: []string{"bob"}, Body: "old"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var states []string
+			if tt.batch {
+				res, err := e.svc.SendBatch(context.Background(), alice, []hub.SendRequest{
+					{To: []string{"bob"}, Body: "new"}, {To: []string{"bob"}, Body: "newer"},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range res {
+					states = append(states, r.Deliveries[0].State)
+				}
+			} else {
+				states = append(states, e.send(alice, "new", "bob").Deliveries[0].State)
+			}
+			for _, s := range states {
+				if s != hub.DeliveryUnread {
+					t.Errorf("delivery state %q, want unread (no hand-off)", s)
+				}
+			}
+			got := bodies(finish(t, p).Messages)
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("wait returned %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// Mail handed to a wait that ends without taking it (its client left, or
+// its time ran out first) is unread again: never lost to the hand-off.
+func TestMailHandedToAnEndedWaitIsUnreadAgain(t *testing.T) {
+	e := newEnv(t, hub.Options{})
+	alice, bob := e.register("alice", ""), e.register("bob", "")
+	p := startWaiting(t, e.svc, bob, hub.ReadOptions{})
+	p.Park(func() {})
+	if s := e.send(alice, "for bob", "bob").Deliveries[0].State; s != hub.DeliveryRead {
+		t.Fatalf("delivery state %q, want read (handed off)", s)
+	}
+	p.End() // the transport gives up before it checks
+	if n := unreadCount(t, e.svc, bob); n != 1 {
+		t.Errorf("unread after the wait ended: %d, want 1", n)
+	}
+	if got := bodies(e.read(bob, hub.ReadOptions{}).Messages); fmt.Sprint(got) != "[for bob]" {
+		t.Errorf("next read: %v, want [for bob]", got)
+	}
+}
+
+// failingStore is a real store whose Updates fail on their first event
+// while failEvents is set: a send then fails after it has delivered.
+type failingStore struct {
+	hub.Store
+	failEvents atomic.Bool
+}
+
+type failingTx struct {
+	hub.Tx
+	s *failingStore
+}
+
+func (t failingTx) AppendEvent(ctx context.Context, ev hub.Event) (hub.Event, error) {
+	if t.s.failEvents.Load() {
+		return hub.Event{}, errors.New("injected failure")
+	}
+	return t.Tx.AppendEvent(ctx, ev)
+}
+
+func (s *failingStore) Update(ctx context.Context, fn func(hub.Tx) error) error {
+	return s.Store.Update(ctx, func(tx hub.Tx) error { return fn(failingTx{tx, s}) })
+}
+
+// A send that fails after claiming a wait's handoff leaves nothing
+// behind: the wait gets nothing from it, and the next send reaches it.
+func TestFailedSendReleasesTheHandOff(t *testing.T) {
+	b := bus.New(0)
+	st, err := sqlite.Open(context.Background(), sqlite.Options{
+		Path:     filepath.Join(t.TempDir(), "parley.db"),
+		OnCommit: func(evs []hub.Event) { b.Publish(evs...) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fs := &failingStore{Store: st}
+	e := &env{t: t, svc: hub.New(fs, b, hub.Options{}), tokens: map[string]string{}}
+	alice, bob := e.register("alice", ""), e.register("bob", "")
+	p := startWaiting(t, e.svc, bob, hub.ReadOptions{})
+
+	fs.failEvents.Store(true)
+	if _, err := e.svc.Send(context.Background(), alice, hub.SendRequest{To: []string{"bob"}, Body: "lost"}); err == nil {
+		t.Fatal("send with a failing event: no error")
+	}
+	fs.failEvents.Store(false)
+	if n := unreadCount(t, e.svc, bob); n != 0 {
+		t.Errorf("unread after the failed send: %d, want 0", n)
+	}
+	if s := e.send(alice, "kept", "bob").Deliveries[0].State; s != hub.DeliveryRead {
+		t.Errorf("next send's delivery: %q, want read (the wait's handoff was released)", s)
+	}
+	if got := bodies(finish(t, p).Messages); fmt.Sprint(got) != "[kept]" {
+		t.Errorf("wait returned %v, want [kept]", got)
+	}
+}
+
+// Concurrent senders and an agent that waits again after each answer:
+// every message arrives exactly once, in order, and none is left unread,
+// whether it was handed off or read from the store.
+func TestEveryMessageReachesAWaitingAgentOnce(t *testing.T) {
+	e := newEnv(t, hub.Options{})
+	bob := e.register("bob", "")
+	const senders, each = 2, 100
+	var cs []hub.Caller
+	for i := range senders {
+		cs = append(cs, e.register(fmt.Sprint("sender", i), ""))
+	}
+	var seqs []int64
+	var handed atomic.Int64
+	got := map[string]int{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for len(seqs) < senders*each {
+			res, err := e.svc.Wait(context.Background(), bob, hub.ReadOptions{}, 5*time.Second)
+			if err != nil {
+				t.Errorf("wait: %v", err)
+				return
+			}
+			if len(res.Messages) == 0 {
+				t.Errorf("wait timed out after %d messages", len(seqs))
+				return
+			}
+			for _, m := range res.Messages {
+				seqs = append(seqs, m.Seq)
+				got[m.Body]++
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Go(func() {
+			for j := range each {
+				// Now and then a pause, so that bob is often waiting with
+				// nothing unread, and sends race his waits both ways.
+				time.Sleep(time.Duration(j%4) * 500 * time.Microsecond)
+				res, err := e.svc.Send(context.Background(), c, hub.SendRequest{To: []string{"bob"}, Body: fmt.Sprintf("%d/%d", i, j)})
+				if err != nil {
+					t.Errorf("send: %v", err)
+					return
+				}
+				if res.Deliveries[0].State == hub.DeliveryRead {
+					handed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	for i := range senders {
+		for j := range each {
+			if n := got[fmt.Sprintf("%d/%d", i, j)]; n != 1 {
+				t.Errorf("message %d/%d arrived %d times", i, j, n)
+			}
+		}
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("sequence numbers out of order or missing at %d: %v", i, seqs)
+		}
+	}
+	if n := unreadCount(t, e.svc, bob); n != 0 {
+		t.Errorf("unread at the end: %d, want 0", n)
+	}
+	if handed.Load() == 0 {
+		t.Error("no message was handed off: the test did not exercise the hand-off")
+	}
+	t.Logf("%d of %d messages handed off", handed.Load(), senders*each)
+}
