@@ -157,8 +157,10 @@ func (rx *receivers) drain(want int64) (int64, time.Duration) {
 // wake measures send-to-wake latency: a waiter is blocked in a wait,
 // a sender sends it one message, and the time from the start of the send
 // to the waiter's wait returning with it is one sample. Two ways to read
-// are measured: a plain wait, which marks the message read (a second
-// commit), and a peeking wait with a since cursor, which writes nothing.
+// are measured: a plain wait, which marks the message read (the send
+// hands it over, marked read in its own commit, when the waiter is
+// waiting with nothing unread), and a peeking wait with a since cursor,
+// which reads the store after the wake and writes nothing.
 // A third agent follows its event stream instead, as a bridge that
 // pushes mail into its session does: its sample ends when the message's
 // event arrives.
@@ -334,7 +336,7 @@ func (r *runner) wakeOnce(ctx context.Context, op string, sender, waiter *agent,
 	if since {
 		res.Note = joinNote(res.Note, "the waiter peeks with a since cursor: no mark-read commit")
 	} else {
-		res.Note = joinNote(res.Note, "the wait marks the message read: a second commit before it returns")
+		res.Note = joinNote(res.Note, "the wait marks the message read (the send hands it over, read, when the waiter waits with nothing unread)")
 	}
 	r.add(res)
 	return nil
