@@ -244,11 +244,12 @@ func (s *Service) deliver(ctx context.Context, tx Tx, m Message, a Agent, now ti
 			}
 		}
 	}
-	seq, err := tx.Deliver(ctx, m.ID, a.ID)
-	if err != nil || h == nil {
+	if h == nil {
+		seq, err := tx.Deliver(ctx, m.ID, a.ID)
 		return seq, DeliveryUnread, err
 	}
-	if err := tx.MarkRead(ctx, a.ID, []int64{seq}, now); err != nil {
+	seq, err := tx.DeliverRead(ctx, m.ID, a.ID, now)
+	if err != nil {
 		return 0, "", err
 	}
 	in := Inbound{Message: m, Seq: seq, State: DeliveryRead}

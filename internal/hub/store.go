@@ -104,6 +104,10 @@ type Tx interface {
 	// Deliver adds a delivery of a message to an agent with the agent's
 	// next sequence number, and returns that number.
 	Deliver(ctx context.Context, messageID, agentID int64) (int64, error)
+	// DeliverRead is Deliver of a delivery read already, at the given
+	// time: Deliver and MarkRead in one, for mail handed to an agent that
+	// was waiting for it.
+	DeliverRead(ctx context.Context, messageID, agentID int64, at time.Time) (int64, error)
 	// Hold keeps a message for a name nobody has registered, until expiry.
 	Hold(ctx context.Context, messageID int64, name string, expires time.Time) error
 	// TakeHeld removes and returns the IDs of unexpired messages held for

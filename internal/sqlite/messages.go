@@ -401,6 +401,25 @@ func (t *tx) InsertMessage(ctx context.Context, m hub.Message) (hub.Message, err
 // Deliver adds an unread delivery of a message to an agent, numbered
 // with the agent's next sequence number, and returns that number.
 func (t *tx) Deliver(ctx context.Context, messageID, agentID int64) (int64, error) {
+	return t.deliver(ctx, messageID, agentID, time.Time{})
+}
+
+// DeliverRead adds a delivery of a message to an agent that is read
+// already, at the given time: the agent had it handed over as it was
+// sent. It is Deliver and MarkRead in one, at half their cost.
+func (t *tx) DeliverRead(ctx context.Context, messageID, agentID int64, at time.Time) (int64, error) {
+	if at.IsZero() {
+		return 0, errors.New("sqlite: deliver read: no read time")
+	}
+	return t.deliver(ctx, messageID, agentID, at)
+}
+
+// deliver is Deliver, or DeliverRead when readAt is set.
+func (t *tx) deliver(ctx context.Context, messageID, agentID int64, readAt time.Time) (int64, error) {
+	state, unread := hub.DeliveryUnread, 1
+	if !readAt.IsZero() {
+		state, unread = hub.DeliveryRead, 0
+	}
 	var seq int64
 	var err error
 	if a, ok := t.agents.byID[agentID]; ok {
@@ -409,14 +428,14 @@ func (t *tx) Deliver(ctx context.Context, messageID, agentID int64) (int64, erro
 		// (about 5 µs of the writer's time per delivery).
 		seq = a.LastSeq + 1
 		var res sql.Result
-		if res, err = t.q.ExecContext(ctx, `UPDATE agents SET last_seq = ?, unread = unread + 1 WHERE id = ?`, seq, agentID); err == nil {
+		if res, err = t.q.ExecContext(ctx, `UPDATE agents SET last_seq = ?, unread = unread + ? WHERE id = ?`, seq, unread, agentID); err == nil {
 			if n, _ := res.RowsAffected(); n != 1 {
 				err = sql.ErrNoRows
 			}
 		}
 	} else {
-		err = t.q.QueryRowContext(ctx, `UPDATE agents SET last_seq = last_seq + 1, unread = unread + 1
-		WHERE id = ? RETURNING last_seq`, agentID).Scan(&seq)
+		err = t.q.QueryRowContext(ctx, `UPDATE agents SET last_seq = last_seq + 1, unread = unread + ?
+		WHERE id = ? RETURNING last_seq`, unread, agentID).Scan(&seq)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, hub.Errorf(hub.CodeNotFound, "agent %d not found", agentID)
@@ -425,8 +444,8 @@ func (t *tx) Deliver(ctx context.Context, messageID, agentID int64) (int64, erro
 		return 0, fmt.Errorf("sqlite: deliver message %d to agent %d: %w", messageID, agentID, err)
 	}
 	t.agents.setSeq(agentID, seq)
-	_, err = t.q.ExecContext(ctx, `INSERT INTO deliveries (agent_id, seq, message_id, state) VALUES (?, ?, ?, 'unread')`,
-		agentID, seq, messageID)
+	_, err = t.q.ExecContext(ctx, `INSERT INTO deliveries (agent_id, seq, message_id, state, read_at) VALUES (?, ?, ?, ?, ?)`,
+		agentID, seq, messageID, state, encodeTime(readAt))
 	switch {
 	case isForeignKey(err):
 		return 0, hub.Errorf(hub.CodeNotFound, "message %d not found", messageID)

@@ -342,6 +342,72 @@ func testMarkUnread(t *testing.T, h *harness) {
 	})
 }
 
+func testDeliverRead(t *testing.T, h *harness) {
+	alice, bob := h.addAgent("alice", ""), h.addAgent("bob", "")
+	first := h.send(alice, "unread", bob)
+	var second hub.Message
+	h.update(func(tx hub.Tx) error {
+		var err error
+		if second, err = tx.InsertMessage(h.ctx(), hub.Message{From: alice.Name, FromID: alice.ID, To: []string{bob.Name}, Body: "read", CreatedAt: at(0)}); err != nil {
+			return err
+		}
+		seq, err := tx.DeliverRead(h.ctx(), second.ID, bob.ID, at(time.Hour))
+		if err != nil || seq != 2 {
+			t.Errorf("DeliverRead: seq %d, err %v; want 2, nil", seq, err)
+		}
+		return err
+	})
+	h.view(func(r hub.Reader) error {
+		if n, err := r.UnreadCount(h.ctx(), bob.ID); err != nil || n != 1 {
+			t.Errorf("UnreadCount: %d, %v; want 1 (the read delivery does not count)", n, err)
+		}
+		in, err := r.Received(h.ctx(), bob.ID, second.ID)
+		if err != nil || in.State != hub.DeliveryRead || in.Seq != 2 || !in.ReadAt.Equal(at(time.Hour)) {
+			t.Errorf("Received: %+v, %v; want read at %v, seq 2", in, err, at(time.Hour))
+		}
+		unread, err := r.Inbox(h.ctx(), hub.InboxQuery{AgentID: bob.ID, UnreadOnly: true})
+		if err != nil || len(unread) != 1 || unread[0].ID != first.ID {
+			t.Errorf("unread inbox: %v, %v; want only the first message", unread, err)
+		}
+		return nil
+	})
+	// The next delivery takes the next number; a read delivery can be
+	// made unread again like any other.
+	third := h.send(alice, "next", bob)
+	h.update(func(tx hub.Tx) error { return tx.MarkUnread(h.ctx(), bob.ID, []int64{2}) })
+	h.view(func(r hub.Reader) error {
+		in, err := r.Received(h.ctx(), bob.ID, third.ID)
+		if err != nil || in.Seq != 3 {
+			t.Errorf("delivery after DeliverRead: seq %d, %v; want 3", in.Seq, err)
+		}
+		if n, err := r.UnreadCount(h.ctx(), bob.ID); err != nil || n != 3 {
+			t.Errorf("UnreadCount after MarkUnread: %d, %v; want 3", n, err)
+		}
+		return nil
+	})
+
+	for _, tt := range []struct {
+		name         string
+		msg, agentID int64
+		at           time.Time
+		notFound     bool
+	}{
+		{"unknown agent", first.ID, 999, at(0), true},
+		{"unknown message", 999, bob.ID, at(0), true},
+		{"no read time", first.ID, alice.ID, time.Time{}, false},
+	} {
+		err := h.store.Update(h.ctx(), func(tx hub.Tx) error {
+			_, err := tx.DeliverRead(h.ctx(), tt.msg, tt.agentID, tt.at)
+			return err
+		})
+		if err == nil {
+			t.Errorf("%s: no error", tt.name)
+		} else if tt.notFound {
+			checkNotFound(t, tt.name, err)
+		}
+	}
+}
+
 func testDeliveries(t *testing.T, h *harness) {
 	alice, bob, carol := h.addAgent("alice", ""), h.addAgent("bob", ""), h.addAgent("carol", "")
 	h.send(alice, "warm-up", carol) // carol's seq for the next one is 2

@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t testing.TB, dir string, onCommit func([]hub.E
 		{"Inbox", testInbox},
 		{"MarkReadAndAck", testMarkReadAndAck},
 		{"MarkUnread", testMarkUnread},
+		{"DeliverRead", testDeliverRead},
 		{"Deliveries", testDeliveries},
 		{"HeldMail", testHeldMail},
 		{"HistoryThread", testHistoryThread},
