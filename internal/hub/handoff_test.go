@@ -294,3 +294,102 @@ func TestEveryMessageReachesAWaitingAgentOnce(t *testing.T) {
 	}
 	t.Logf("%d of %d messages handed off", handed.Load(), senders*each)
 }
+
+// Two waits of one agent with short timeouts, so that timeouts race the
+// hand-offs, and senders mixing single sends and batches: every message
+// is received once, by one of the waits or by a last read, and none is
+// lost to a wait that timed out holding it.
+func TestHandOffsRacingTimeoutsLoseNothing(t *testing.T) {
+	e := newEnv(t, hub.Options{})
+	bob := e.register("bob", "")
+	alice, carol := e.register("alice", ""), e.register("carol", "")
+	const rounds = 60
+	var mu sync.Mutex
+	got := map[string]int{}
+	record := func(ms []hub.Inbound) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range ms {
+			got[m.Body]++
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var waiters sync.WaitGroup
+	for w := range 2 {
+		waiters.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				timeout := time.Duration(1+(i+w)%4) * time.Millisecond
+				res, err := e.svc.Wait(ctx, bob, hub.ReadOptions{}, timeout)
+				if err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("wait: %v", err)
+					}
+					return
+				}
+				record(res.Messages)
+			}
+		})
+	}
+	var senders sync.WaitGroup
+	var handed atomic.Int64
+	for s, c := range []hub.Caller{alice, carol} {
+		senders.Go(func() {
+			for i := range rounds {
+				time.Sleep(time.Duration(i%3) * 700 * time.Microsecond)
+				if i%5 == 4 {
+					body := func(k int) string { return fmt.Sprintf("%d/%d/%d", s, i, k) }
+					_, err := e.svc.SendBatch(context.Background(), c, []hub.SendRequest{
+						{To: []string{"bob"}, Body: body(0)}, {To: []string{"bob"}, Body: body(1)},
+					})
+					if err != nil {
+						t.Errorf("batch: %v", err)
+					}
+					continue
+				}
+				res, err := e.svc.Send(context.Background(), c, hub.SendRequest{To: []string{"bob"}, Body: fmt.Sprintf("%d/%d/0", s, i)})
+				if err != nil {
+					t.Errorf("send: %v", err)
+					continue
+				}
+				if res.Deliveries[0].State == hub.DeliveryRead {
+					handed.Add(1)
+				}
+			}
+		})
+	}
+	senders.Wait()
+	// Let the waits take what is on its way, then stop them and read
+	// what is left.
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	waiters.Wait()
+	for {
+		res := e.read(bob, hub.ReadOptions{Limit: hub.MaxReadLimit})
+		if len(res.Messages) == 0 {
+			break
+		}
+		record(res.Messages)
+	}
+	want := 0
+	for s := range 2 {
+		for i := range rounds {
+			ks := 1
+			if i%5 == 4 {
+				ks = 2
+			}
+			for k := range ks {
+				want++
+				if n := got[fmt.Sprintf("%d/%d/%d", s, i, k)]; n != 1 {
+					t.Errorf("message %d/%d/%d received %d times", s, i, k, n)
+				}
+			}
+		}
+	}
+	if len(got) != want {
+		t.Errorf("received %d distinct messages, want %d", len(got), want)
+	}
+	if handed.Load() == 0 {
+		t.Error("no message was handed off: the test did not exercise the hand-off")
+	}
+	t.Logf("%d of %d single sends handed off", handed.Load(), 2*rounds*4/5)
+}

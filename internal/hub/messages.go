@@ -461,18 +461,22 @@ func (s *Service) read(ctx context.Context, c Caller, opts ReadOptions, expectMa
 	if opts.Peek || !hasUnread(res.Messages) {
 		return res, nil
 	}
-	// MarkRead only changes deliveries that are still unread, so the page
-	// read in the View needs no second read inside the write.
-	var marked ReadResult
+	// Found mail: read the page again where it is marked, in one write,
+	// so that two reads at once (two sessions of one agent) do not both
+	// take the same messages; the writer's connection has the inbox's
+	// pages cached. An unread-only page holds just what is still unread
+	// there, and may come back empty: another read took it.
 	err = s.store.UpdateVisible(ctx, func(tx Tx) error {
-		marked = res
-		marked.Messages = slices.Clone(res.Messages)
-		return s.markRead(ctx, tx, c, &marked)
+		var err error
+		if res, err = s.readPage(ctx, tx, c, opts); err != nil {
+			return err
+		}
+		return s.markRead(ctx, tx, c, &res)
 	})
 	if err != nil {
 		return ReadResult{}, fmt.Errorf("read inbox of %q: %w", c.Name, err)
 	}
-	return marked, nil
+	return res, nil
 }
 
 // markRead marks the unread messages of res read, in the store and in

@@ -653,3 +653,49 @@ func TestCachedTokensFollowIdentityChanges(t *testing.T) {
 		t.Fatalf("token after reset: err %v, want unauthenticated", err)
 	}
 }
+
+// Two reads of one inbox at once (two sessions of one agent) never both
+// take the same message: each unread message goes to one of them.
+func TestConcurrentReadsTakeEachMessageOnce(t *testing.T) {
+	e := newEnv(t, hub.Options{})
+	alice, bob := e.register("alice", ""), e.register("bob", "")
+	const n = 200
+	var mu sync.Mutex
+	got := map[string]int{}
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				res, err := e.svc.Read(context.Background(), bob, hub.ReadOptions{})
+				if err != nil {
+					t.Errorf("read: %v", err)
+					return
+				}
+				mu.Lock()
+				for _, m := range res.Messages {
+					got[m.Body]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range n {
+		e.send(alice, fmt.Sprint("m", i), "bob")
+	}
+	close(done)
+	readers.Wait()
+	for _, m := range e.read(bob, hub.ReadOptions{Limit: hub.MaxReadLimit}).Messages {
+		got[m.Body]++
+	}
+	for i := range n {
+		if c := got[fmt.Sprint("m", i)]; c != 1 {
+			t.Errorf("m%d read %d times, want once", i, c)
+		}
+	}
+}
