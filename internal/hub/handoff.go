@@ -24,8 +24,8 @@ import (
 //   - The send fails or rolls back: nothing committed, and the claim is
 //     released (releaseClaims); the waiter waits on.
 //   - The wait ends without taking what was handed over (a timeout that
-//     came first, a client that left): end marks the message unread
-//     again, so the next read returns it.
+//     came first, a client that left): endHandoff marks the message
+//     unread again, so the next read returns it.
 //   - The waiter checks the store itself (woken by other news): it closes
 //     its handoff first, so no send can claim it meanwhile, and opens it
 //     again if the store had nothing.
@@ -189,9 +189,9 @@ func (hs *handoffs) release(h *handoff) {
 	hs.open[h.agentID] = h
 }
 
-// endHandoff closes h for good as its wait ends. Mail handed over that the wait
-// did not take is marked unread again, so that the agent's next read
-// returns it.
+// endHandoff closes h for good as its wait ends. Mail handed over that
+// the wait did not take is marked unread again, so that the agent's next
+// read returns it.
 func (s *Service) endHandoff(ctx context.Context, h *handoff) {
 	res, ok := s.handoffs.take(h)
 	if !ok {
