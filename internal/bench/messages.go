@@ -160,7 +160,8 @@ func (rx *receivers) drain(want int64) (int64, time.Duration) {
 // are measured: a plain wait, which marks the message read (the send
 // hands it over, marked read in its own commit, when the waiter is
 // waiting with nothing unread), and a peeking wait with a since cursor,
-// which reads the store after the wake and writes nothing.
+// which writes nothing (the send hands it the delivery right after its
+// cursor).
 // A third agent follows its event stream instead, as a bridge that
 // pushes mail into its session does: its sample ends when the message's
 // event arrives.
@@ -334,7 +335,7 @@ func (r *runner) wakeOnce(ctx context.Context, op string, sender, waiter *agent,
 	}
 	cpu.record(res.Metrics, st.ops)
 	if since {
-		res.Note = joinNote(res.Note, "the waiter peeks with a since cursor: no mark-read commit")
+		res.Note = joinNote(res.Note, "the waiter peeks with a since cursor: nothing marked (the send hands it the delivery after its cursor)")
 	} else {
 		res.Note = joinNote(res.Note, "the wait marks the message read (the send hands it over, read, when the waiter waits with nothing unread)")
 	}

@@ -18,7 +18,8 @@ import (
 // touching the store. One commit per message waited for instead of two.
 //
 // The answer is what the woken read would have returned: the one unread
-// message, read, nothing left unread. What can go wrong is covered so
+// message, read, nothing left unread; or, for a wait that peeks after a
+// since cursor, the one delivery after it, left unread. What can go wrong is covered so
 // that mail is never lost to a hand-off:
 //
 //   - The send fails or rolls back: nothing committed, and the claim is
@@ -52,6 +53,11 @@ const (
 type handoff struct {
 	agentID int64
 	preview int // the wait's ReadOptions.Preview
+	// peek: the wait peeks after a since cursor (ReadOptions.Since):
+	// handed mail stays unread, and only a message right after the
+	// cursor is the whole answer.
+	peek  bool
+	since int64
 
 	// Guarded by handoffs.mu and mu together when the state moves into or
 	// out of handoffOpen (so that the registry holds exactly the open
@@ -74,11 +80,17 @@ func newHandoffs() *handoffs {
 	return &handoffs{open: make(map[int64]*handoff)}
 }
 
-// canHandOff reports whether a wait reading with opts could take its
-// answer from a send: one that marks what it reads, from the unread
-// mail, and whose answer a single message can be.
-func canHandOff(opts ReadOptions) bool {
-	return !opts.Peek && !opts.HasSince && opts.Since == 0
+// newHandoff returns a closed handoff for a wait reading with opts, or
+// nil when a send cannot hand it its answer: the wait must either mark
+// what it reads from the unread mail, or peek after a since cursor.
+func newHandoff(agentID int64, opts ReadOptions) *handoff {
+	switch {
+	case !opts.Peek && !opts.HasSince && opts.Since == 0:
+		return &handoff{agentID: agentID, preview: opts.Preview, state: handoffClosed}
+	case opts.Peek && opts.HasSince:
+		return &handoff{agentID: agentID, preview: opts.Preview, peek: true, since: opts.Since, state: handoffClosed}
+	}
+	return nil
 }
 
 // openFor opens h for sends, unless another wait of the same agent
@@ -194,8 +206,8 @@ func (hs *handoffs) release(h *handoff) {
 // read returns it.
 func (s *Service) endHandoff(ctx context.Context, h *handoff) {
 	res, ok := s.handoffs.take(h)
-	if !ok {
-		return
+	if !ok || h.peek {
+		return // nothing handed over, or nothing marked
 	}
 	seqs := make([]int64, len(res.Messages))
 	for i, m := range res.Messages {
@@ -224,19 +236,20 @@ func (s *Service) releaseClaims(claims handoffClaims) {
 
 // deliver delivers a message to agent a within a send's transaction.
 // With claims (a Send, not a batch), when a has a wait open for mail and
-// no other unread mail, the message is handed to that wait: marked read
-// in this transaction, and the wait's answer once it commits. It returns
-// the delivery's sequence number and state.
+// the message is the whole of that wait's answer, the message is handed
+// to it: the wait's answer once this transaction commits, marked read in
+// it unless the wait peeks. It returns the delivery's sequence number and
+// state.
 func (s *Service) deliver(ctx context.Context, tx Tx, m Message, a Agent, now time.Time, claims *handoffClaims) (int64, string, error) {
 	var h *handoff
 	if claims != nil {
 		if h = s.handoffs.claim(a.ID); h != nil {
 			*claims = append(*claims, h)
-			n, err := tx.UnreadCount(ctx, a.ID)
+			whole, err := s.wholeAnswer(ctx, tx, h, a)
 			if err != nil {
 				return 0, "", err
 			}
-			if n > 0 {
+			if !whole {
 				// Older mail first: the wait reads the store.
 				s.handoffs.release(h)
 				*claims = (*claims)[:len(*claims)-1]
@@ -244,19 +257,44 @@ func (s *Service) deliver(ctx context.Context, tx Tx, m Message, a Agent, now ti
 			}
 		}
 	}
-	if h == nil {
+	if h == nil || h.peek {
 		seq, err := tx.Deliver(ctx, m.ID, a.ID)
-		return seq, DeliveryUnread, err
+		if err != nil || h == nil {
+			return seq, DeliveryUnread, err
+		}
+		n, err := tx.UnreadCount(ctx, a.ID)
+		if err != nil {
+			return 0, "", err
+		}
+		h.hand(tx, m, Inbound{Seq: seq, State: DeliveryUnread}, n)
+		return seq, DeliveryUnread, nil
 	}
 	seq, err := tx.DeliverRead(ctx, m.ID, a.ID, now)
 	if err != nil {
 		return 0, "", err
 	}
-	in := Inbound{Message: m, Seq: seq, State: DeliveryRead}
+	h.hand(tx, m, Inbound{Seq: seq, State: DeliveryRead}, 0)
+	return seq, DeliveryRead, nil
+}
+
+// wholeAnswer reports whether a message delivered to a now is the whole
+// answer of its wait h: the only unread mail of a wait that reads unread
+// mail, the first delivery after the cursor of one that peeks.
+func (s *Service) wholeAnswer(ctx context.Context, tx Tx, h *handoff, a Agent) (bool, error) {
+	if h.peek {
+		return a.LastSeq == h.since, nil
+	}
+	n, err := tx.UnreadCount(ctx, a.ID)
+	return n == 0, err
+}
+
+// hand arranges for h's answer, the delivery in of m with unread left
+// unread, once tx commits.
+func (h *handoff) hand(tx Tx, m Message, in Inbound, unread int) {
+	in.Message = m
 	if h.preview > 0 {
 		in.Message = Preview(in.Message, h.preview)
 	}
-	res := ReadResult{Messages: []Inbound{in}, Next: seq}
+	res := ReadResult{Messages: []Inbound{in}, Next: in.Seq, Unread: unread}
 	tx.AfterCommit(func() { h.fill(res) })
-	return seq, DeliveryRead, nil
 }

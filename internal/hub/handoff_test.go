@@ -46,15 +46,32 @@ func unreadCount(t *testing.T, svc *hub.Service, c hub.Caller) int {
 	return res.Unread
 }
 
-// A send to an agent that waits hands the message over: the send's own
-// transaction marks it read, and the wait answers exactly what reading
-// the inbox would have returned.
+// A send to an agent that waits hands the message over, and the wait
+// answers exactly what reading the inbox would have returned: marked
+// read in the send's own transaction, or left unread for a wait that
+// peeks after a since cursor.
 func TestSendHandsTheMessageToAWaitingAgent(t *testing.T) {
-	for _, preview := range []int{0, 8} {
-		t.Run(fmt.Sprint("preview=", preview), func(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      hub.ReadOptions
+		state     string // of the delivery, in the send's answer and the wait's
+		unread    int    // left after the wait's answer
+		readAgain bool   // a plain read afterwards returns the message
+	}{
+		{name: "read", opts: hub.ReadOptions{}, state: hub.DeliveryRead},
+		{name: "read with preview", opts: hub.ReadOptions{Preview: 8}, state: hub.DeliveryRead},
+		{name: "peek since", opts: hub.ReadOptions{Peek: true, HasSince: true, Since: 1}, state: hub.DeliveryUnread, unread: 1, readAgain: true},
+		{name: "peek since with preview", opts: hub.ReadOptions{Peek: true, HasSince: true, Since: 1, Preview: 8}, state: hub.DeliveryUnread, unread: 1, readAgain: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, hub.Options{})
 			alice, bob := e.register("alice", ""), e.register("bob", "")
-			p := startWaiting(t, e.svc, bob, hub.ReadOptions{Preview: preview})
+			// One message read before, so that a since cursor of 1 is
+			// bob's last delivery.
+			e.send(alice, "before", "bob")
+			e.read(bob, hub.ReadOptions{})
+			p := startWaiting(t, e.svc, bob, tt.opts)
 
 			sent, err := e.svc.Send(context.Background(), alice, hub.SendRequest{
 				To: []string{"bob"}, Subject: "plan", Body: "a body longer than the preview", Thread: "t1",
@@ -63,15 +80,17 @@ func TestSendHandsTheMessageToAWaitingAgent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := sent.Deliveries; len(d) != 1 || d[0].State != hub.DeliveryRead {
-				t.Errorf("send's deliveries: %+v, want bob's read (handed to his wait)", d)
+			if d := sent.Deliveries; len(d) != 1 || d[0].State != tt.state {
+				t.Errorf("send's deliveries: %+v, want bob's %s (handed to his wait)", d, tt.state)
 			}
 			got := finish(t, p)
 
 			// What a read of the same page returns now. A woken read
 			// answers with the messages it marks read, as read but without
 			// the time of the mark, which the store has.
-			want := e.read(bob, hub.ReadOptions{HasSince: true, Peek: true, Preview: preview})
+			wantOpts := tt.opts
+			wantOpts.Peek, wantOpts.HasSince, wantOpts.Since = true, true, 1
+			want := e.read(bob, wantOpts)
 			for i := range want.Messages {
 				want.Messages[i].ReadAt = time.Time{}
 			}
@@ -80,11 +99,12 @@ func TestSendHandsTheMessageToAWaitingAgent(t *testing.T) {
 			if string(gotJSON) != string(wantJSON) {
 				t.Errorf("handed-off answer:\n%s\nwant what a read returns:\n%s", gotJSON, wantJSON)
 			}
-			if n := unreadCount(t, e.svc, bob); n != 0 {
-				t.Errorf("unread after the hand-off: %d, want 0", n)
+			if n := unreadCount(t, e.svc, bob); n != tt.unread {
+				t.Errorf("unread after the hand-off: %d, want %d", n, tt.unread)
 			}
-			if again := e.read(bob, hub.ReadOptions{}); len(again.Messages) != 0 {
-				t.Errorf("the message was delivered twice: %v", bodies(again.Messages))
+			again := e.read(bob, hub.ReadOptions{})
+			if got := len(again.Messages) == 1; got != tt.readAgain {
+				t.Errorf("a read after the wait returned %v, want the message again: %v", bodies(again.Messages), tt.readAgain)
 			}
 		})
 	}
@@ -105,6 +125,7 @@ func TestHandOffOnlyWhenTheMessageIsTheWholeAnswer(t *testing.T) {
 		{name: "peek", opts: hub.ReadOptions{Peek: true}, want: []string{"new"}},
 		{name: "since", opts: hub.ReadOptions{HasSince: true}, want: []string{"new"}},
 		{name: "older unread mail", older: true, want: []string{"old", "new"}},
+		{name: "peek since after newer mail", opts: hub.ReadOptions{Peek: true, HasSince: true}, older: true, want: []string{"old", "new"}},
 		{name: "batch", batch: true, want: []string{"new", "newer"}},
 	}
 	for _, tt := range tests {
@@ -392,4 +413,94 @@ func TestHandOffsRacingTimeoutsLoseNothing(t *testing.T) {
 		t.Error("no message was handed off: the test did not exercise the hand-off")
 	}
 	t.Logf("%d of %d single sends handed off", handed.Load(), 2*rounds*4/5)
+}
+
+// A wait that peeks after a since cursor, moved on after each answer,
+// sees every delivery once and in order, handed over or read from the
+// store, while senders race it; nothing is marked read.
+func TestPeekingWaitSeesEveryDeliveryOnce(t *testing.T) {
+	e := newEnv(t, hub.Options{})
+	bob := e.register("bob", "")
+	alice, carol := e.register("alice", ""), e.register("carol", "")
+	const each = 60
+	var seqs []int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		opts := hub.ReadOptions{Peek: true, HasSince: true}
+		for len(seqs) < 2*each {
+			res, err := e.svc.Wait(context.Background(), bob, opts, 5*time.Second)
+			if err != nil || len(res.Messages) == 0 {
+				t.Errorf("wait after %d deliveries: %d messages, err %v", len(seqs), len(res.Messages), err)
+				return
+			}
+			for _, m := range res.Messages {
+				seqs = append(seqs, m.Seq)
+			}
+			opts.Since = res.Next
+		}
+	}()
+	var wg sync.WaitGroup
+	for _, c := range []hub.Caller{alice, carol} {
+		wg.Go(func() {
+			for j := range each {
+				time.Sleep(time.Duration(j%4) * 500 * time.Microsecond)
+				if _, err := e.svc.Send(context.Background(), c, hub.SendRequest{To: []string{"bob"}, Body: fmt.Sprint(j)}); err != nil {
+					t.Errorf("send: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	for i, seq := range seqs {
+		if seq != int64(i+1) {
+			t.Fatalf("deliveries seen out of order or twice: %v", seqs)
+		}
+	}
+	if n := unreadCount(t, e.svc, bob); n != 2*each {
+		t.Errorf("unread after peeking: %d, want %d (a peek marks nothing)", n, 2*each)
+	}
+}
+
+// A wait that is handed its message answers without reading or writing
+// the store; one that is not (a batch) reads it.
+func TestHandedOffWaitTouchesNoStore(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  hub.ReadOptions
+		batch bool
+		want  bool // the wait touched the store after the send
+	}{
+		{name: "read", opts: hub.ReadOptions{}},
+		{name: "peek since", opts: hub.ReadOptions{Peek: true, HasSince: true}},
+		{name: "read, batch", opts: hub.ReadOptions{}, batch: true, want: true},
+		{name: "peek since, batch", opts: hub.ReadOptions{Peek: true, HasSince: true}, batch: true, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, hub.Options{})
+			cs := &countingStore{Store: e.store}
+			e.svc = hub.New(cs, e.svc.Bus(), hub.Options{})
+			alice, bob := e.register("alice", ""), e.register("bob", "")
+			p := startWaiting(t, e.svc, bob, tt.opts)
+			if tt.batch {
+				if _, err := e.svc.SendBatch(context.Background(), alice, []hub.SendRequest{{To: []string{"bob"}, Body: "hi"}}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				e.send(alice, "hi", "bob")
+			}
+			views, visible := cs.views.Load(), cs.visible.Load()
+			if got := bodies(finish(t, p).Messages); fmt.Sprint(got) != "[hi]" {
+				t.Fatalf("wait returned %v, want [hi]", got)
+			}
+			touched := cs.views.Load() != views || cs.visible.Load() != visible
+			if touched != tt.want {
+				t.Errorf("the woken wait touched the store: %v, want %v (%d views, %d visible updates)",
+					touched, tt.want, cs.views.Load()-views, cs.visible.Load()-visible)
+			}
+		})
+	}
 }

@@ -569,8 +569,8 @@ func (s *Service) StartWait(ctx context.Context, c Caller, opts ReadOptions, tim
 	// A wait that finds nothing opens a handoff (handoff.go): a send may
 	// then give it its message, with no read of the store.
 	var h *handoff
-	if timeout > 0 && canHandOff(opts) {
-		h = &handoff{agentID: c.AgentID, preview: opts.Preview, state: handoffClosed}
+	if timeout > 0 {
+		h = newHandoff(c.AgentID, opts)
 	}
 	// The first read is a poll's; a read woken by a send expects mail.
 	woken := false

@@ -16,12 +16,17 @@ import (
 // countingStore counts the transactions that reach a store.
 type countingStore struct {
 	hub.Store
-	updates, views atomic.Int64
+	updates, visible, views atomic.Int64
 }
 
 func (s *countingStore) Update(ctx context.Context, fn func(hub.Tx) error) error {
 	s.updates.Add(1)
 	return s.Store.Update(ctx, fn)
+}
+
+func (s *countingStore) UpdateVisible(ctx context.Context, fn func(hub.Tx) error) error {
+	s.visible.Add(1)
+	return s.Store.UpdateVisible(ctx, fn)
 }
 
 func (s *countingStore) View(ctx context.Context, fn func(hub.Reader) error) error {
