@@ -5,15 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/parley-dev/parley/internal/bus"
 	"github.com/parley-dev/parley/internal/hub"
-	"github.com/parley-dev/parley/internal/sqlite"
 )
 
 // startWaiting starts a wait of c that finds nothing, so that it waits.
@@ -212,17 +209,9 @@ func (s *failingStore) Update(ctx context.Context, fn func(hub.Tx) error) error 
 // A send that fails after claiming a wait's handoff leaves nothing
 // behind: the wait gets nothing from it, and the next send reaches it.
 func TestFailedSendReleasesTheHandOff(t *testing.T) {
-	b := bus.New(0)
-	st, err := sqlite.Open(context.Background(), sqlite.Options{
-		Path:     filepath.Join(t.TempDir(), "parley.db"),
-		OnCommit: func(evs []hub.Event) { b.Publish(evs...) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	fs := &failingStore{Store: st}
-	e := &env{t: t, svc: hub.New(fs, b, hub.Options{}), tokens: map[string]string{}}
+	e := newEnv(t, hub.Options{})
+	fs := &failingStore{Store: e.store}
+	e.svc = hub.New(fs, e.svc.Bus(), hub.Options{})
 	alice, bob := e.register("alice", ""), e.register("bob", "")
 	p := startWaiting(t, e.svc, bob, hub.ReadOptions{})
 
