@@ -244,16 +244,18 @@ func (s *Service) deliver(ctx context.Context, tx Tx, m Message, a Agent, now ti
 	var h *handoff
 	if claims != nil {
 		if h = s.handoffs.claim(a.ID); h != nil {
-			*claims = append(*claims, h)
-			whole, err := s.wholeAnswer(ctx, tx, h, a)
+			whole, err := wholeAnswer(ctx, tx, h, a)
+			if err != nil || !whole {
+				// Not the whole answer (older mail comes first): the wait
+				// reads the store.
+				s.handoffs.release(h)
+				h = nil
+			}
 			if err != nil {
 				return 0, "", err
 			}
-			if !whole {
-				// Older mail first: the wait reads the store.
-				s.handoffs.release(h)
-				*claims = (*claims)[:len(*claims)-1]
-				h = nil
+			if h != nil {
+				*claims = append(*claims, h)
 			}
 		}
 	}
@@ -280,7 +282,7 @@ func (s *Service) deliver(ctx context.Context, tx Tx, m Message, a Agent, now ti
 // wholeAnswer reports whether a message delivered to a now is the whole
 // answer of its wait h: the only unread mail of a wait that reads unread
 // mail, the first delivery after the cursor of one that peeks.
-func (s *Service) wholeAnswer(ctx context.Context, tx Tx, h *handoff, a Agent) (bool, error) {
+func wholeAnswer(ctx context.Context, tx Tx, h *handoff, a Agent) (bool, error) {
 	if h.peek {
 		return a.LastSeq == h.since, nil
 	}
