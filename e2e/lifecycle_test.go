@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -61,24 +62,34 @@ func TestServeLockAndShutdown(t *testing.T) {
 }
 
 // TestServeRefusesUnsafeAddresses: no open hub and no secretless hub on
-// an address other machines can reach.
+// an address other machines can reach; and limits that make no sense are
+// refused by the flag's name before anything is created.
 func TestServeRefusesUnsafeAddresses(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
+		// untouched: the data directory must not even be created.
+		untouched bool
 	}{
-		{[]string{"--addr", "0.0.0.0:0"}, "join secret"},
-		{[]string{"--addr", "0.0.0.0:0", "--open", "--secret", "0123456789abcdef0123"}, "loopback"},
-		{[]string{"--sync", "sometimes"}, "Synchronous"},
-		{[]string{"--log-format", "xml"}, "--log-format"},
+		{[]string{"--addr", "0.0.0.0:0"}, "join secret", false},
+		{[]string{"--addr", "0.0.0.0:0", "--open", "--secret", "0123456789abcdef0123"}, "loopback", false},
+		{[]string{"--sync", "sometimes"}, "Synchronous", false},
+		{[]string{"--log-format", "xml"}, "--log-format", true},
+		{[]string{"--retain", "-1h"}, "--retain -1h0m0s: must not be negative", true},
+		{[]string{"--max-body", "0"}, "--max-body 0: must be at least 1 byte", true},
+		{[]string{"--keep-events", "-5"}, "--keep-events -5: must be at least 1", true},
 	} {
-		cmd := exec.Command(binary, append([]string{"serve", "--data", filepath.Join(t.TempDir(), "d")}, tc.args...)...)
+		data := filepath.Join(t.TempDir(), "d")
+		cmd := exec.Command(binary, append([]string{"serve", "--data", data}, tc.args...)...)
 		cmd.Env = cleanEnv()
 		out, err := cmd.CombinedOutput()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 			t.Errorf("serve %v: %v, want a non-zero exit\n%s", tc.args, err, out)
 			continue
+		}
+		if _, err := os.Stat(data); tc.untouched && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("serve %v: data directory: %v, want none created", tc.args, err)
 		}
 		if !strings.Contains(string(out), tc.want) {
 			t.Errorf("serve %v: output lacks %q:\n%s", tc.args, tc.want, out)

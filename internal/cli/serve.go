@@ -36,6 +36,10 @@ type serveFlags struct {
 	maxWaiters int
 	maxConns   int
 	tokenTTL   time.Duration
+	// Limits on what the hub stores.
+	maxBody    int
+	keepEvents int
+	retain     time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -59,6 +63,10 @@ Each agent and each remote address may make --rate requests a second
 (bursts of --burst) and hold --max-waiters long-polls open; --rate 0 turns
 rate limits off, for benchmarks. See SECURITY.md.
 
+Messages are kept until --retain after they were sent and every recipient
+has read them (or acked them, when the sender asked for acks); unread mail
+is never removed. By default messages are kept forever.
+
 SIGINT or SIGTERM stops the hub gracefully; a second one stops it at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -80,10 +88,29 @@ SIGINT or SIGTERM stops the hub gracefully; a second one stops it at once.`,
 	fl.IntVar(&f.maxWaiters, "max-waiters", httpapi.DefaultMaxWaiters, "long-polls and event streams one agent may hold open; 0: no bound")
 	fl.IntVar(&f.maxConns, "max-conns", 0, "open connections the hub keeps; idle ones are closed first to make room (default: "+strconv.Itoa(hubserver.DefaultMaxConns)+", or less under a low file limit); -1: no bound")
 	fl.DurationVar(&f.tokenTTL, "token-ttl", hub.DefaultTokenTTL, "how long an unused agent token stays valid (each use extends it); 0: forever")
+	fl.IntVar(&f.maxBody, "max-body", hub.DefaultMaxBody, "largest message a send may store: body plus attachments, in bytes")
+	fl.IntVar(&f.keepEvents, "keep-events", hub.DefaultKeepEvents, "events kept for event-stream followers that resume with Last-Event-ID")
+	fl.DurationVar(&f.retain, "retain", 0, "how long messages are kept once every recipient has read them, e.g. 720h; 0: forever")
 	return cmd
 }
 
+// check rejects limits that make no sense, naming the flag.
+func (f serveFlags) check() error {
+	switch {
+	case f.maxBody <= 0:
+		return fmt.Errorf("--max-body %d: must be at least 1 byte", f.maxBody)
+	case f.keepEvents <= 0:
+		return fmt.Errorf("--keep-events %d: must be at least 1", f.keepEvents)
+	case f.retain < 0:
+		return fmt.Errorf("--retain %s: must not be negative", f.retain)
+	}
+	return nil
+}
+
 func runServe(cmd *cobra.Command, f serveFlags) error {
+	if err := f.check(); err != nil {
+		return err
+	}
 	log, err := newLogger(cmd.ErrOrStderr(), f.logFormat, f.logLevel)
 	if err != nil {
 		return err
@@ -120,6 +147,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		MaxWaiters:  int(zeroOff(float64(f.maxWaiters))),
 		MaxConns:    f.maxConns,
 		TokenTTL:    time.Duration(zeroOff(float64(f.tokenTTL))),
+		MaxBody:     f.maxBody,
+		KeepEvents:  f.keepEvents,
+		Retain:      f.retain,
 	})
 	if err != nil {
 		return err

@@ -133,6 +133,15 @@ type Tx interface {
 	// Expire removes held messages and forwards past their expiry and
 	// events beyond the newest keepEvents.
 	Expire(ctx context.Context, now time.Time, keepEvents int) error
+	// ExpireMessages looks at up to limit messages with IDs above after,
+	// in ID order, and removes, with their deliveries and from search,
+	// those created before before that no recipient needs any more:
+	// every delivery read, or acked if the message asks for acks, and
+	// none held for a name. It stops at the first message created at or
+	// after before. It returns the ID to go on after in the next call,
+	// 0 once it has stopped or reached the last message, and how many
+	// it removed.
+	ExpireMessages(ctx context.Context, before time.Time, after int64, limit int) (next int64, removed int, err error)
 	// Reset removes everything.
 	Reset(ctx context.Context) error
 

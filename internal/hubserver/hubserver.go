@@ -89,6 +89,9 @@ type Config struct {
 	MaxBody         int // largest message body plus attachments, bytes
 	Preview         int
 	KeepEvents      int
+	// Retain is how long messages are kept once their recipients are
+	// done with them (hub.Options.Retain); zero keeps them forever.
+	Retain time.Duration
 	// Coordination configures commands, channels, proposals, leases
 	// and shared state.
 	Coordination hub.CoordinationOptions
@@ -171,6 +174,7 @@ func (c Config) Validate() error {
 	}{
 		{"PresenceTimeout", c.PresenceTimeout}, {"ForwardTTL", c.ForwardTTL},
 		{"HoldTTL", c.HoldTTL}, {"ShutdownTimeout", c.ShutdownTimeout},
+		{"Retain", c.Retain},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("hubserver: %s %s: must not be negative", d.name, d.v)
@@ -346,6 +350,7 @@ func (c Config) serviceOptions(audit func(hub.AuditRecord)) hub.Options {
 		MaxBody:         c.MaxBody,
 		Preview:         c.Preview,
 		KeepEvents:      c.KeepEvents,
+		Retain:          c.Retain,
 		TokenTTL:        c.TokenTTL,
 		Audit:           audit,
 		Now:             c.Now,

@@ -558,3 +558,74 @@ func (t *tx) Ack(ctx context.Context, agentID, messageID int64, at time.Time) er
 	}
 	return mustAffect(res, hub.Errorf(hub.CodeNotFound, "message %d was not delivered to agent %d", messageID, agentID))
 }
+
+// ExpireMessages removes the old messages no recipient needs any more;
+// see hub.Tx. It walks messages by ID, the order they were stored in,
+// so it reads at most limit rows of the primary key and the index of
+// deliveries by message, whatever the size of the store.
+func (t *tx) ExpireMessages(ctx context.Context, before time.Time, after int64, limit int) (next int64, removed int, err error) {
+	if limit <= 0 {
+		return 0, 0, nil
+	}
+	rows, err := t.q.QueryContext(ctx, `SELECT m.id, m.created_at < ?1,
+			NOT EXISTS (SELECT 1 FROM deliveries d
+				WHERE d.message_id = m.id
+				AND (d.state = 'unread' OR (m.ack_required AND d.state <> 'acked')))
+			AND NOT EXISTS (SELECT 1 FROM held h WHERE h.message_id = m.id)
+		FROM messages m WHERE m.id > ?2 ORDER BY m.id LIMIT ?3`,
+		encodeTime(before), after, limit)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: expire messages: %w", err)
+	}
+	var done []int64
+	looked, young := 0, false
+	for rows.Next() {
+		var id int64
+		var old, unneeded bool
+		if err := rows.Scan(&id, &old, &unneeded); err != nil {
+			rows.Close()
+			return 0, 0, fmt.Errorf("sqlite: expire messages: %w", err)
+		}
+		if !old {
+			young = true
+			break
+		}
+		looked++
+		next = id
+		if unneeded {
+			done = append(done, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, fmt.Errorf("sqlite: expire messages: %w", err)
+	}
+	if young || looked < limit {
+		next = 0
+	}
+	if len(done) == 0 {
+		return next, 0, nil
+	}
+	ids := int64List(done)
+	// The search index stores no text of its own (content = 'messages'):
+	// a row leaves it only by a 'delete' that repeats the indexed text,
+	// and only rows it holds may be deleted. Messages above the writer's
+	// index mark are not in it yet, and once gone never will be.
+	if _, err := t.q.ExecContext(ctx, `INSERT INTO messages_fts (messages_fts, rowid, subject, body)
+		SELECT 'delete', m.id, m.subject, m.body FROM messages m
+		WHERE m.id IN (SELECT value FROM json_each(?))
+		AND EXISTS (SELECT 1 FROM messages_fts_docsize s WHERE s.id = m.id)`, ids); err != nil {
+		return 0, 0, fmt.Errorf("sqlite: expire messages: unindex: %w", err)
+	}
+	// Deliveries go with their message (ON DELETE CASCADE); none of them
+	// is unread, so no agent's unread count changes.
+	res, err := t.q.ExecContext(ctx, `DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))`, ids)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: expire messages: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: expire messages: %w", err)
+	}
+	return next, int(n), nil
+}

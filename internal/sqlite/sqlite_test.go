@@ -557,3 +557,84 @@ func TestSearchIndexOffTheCommitPath(t *testing.T) {
 		t.Errorf("search after Close and reopen, without catching up: got %d, want 1", got)
 	}
 }
+
+// TestExpiredMessagesLeaveTheSearchIndex checks that the search index
+// stays consistent with the messages when old ones are removed, both
+// those already indexed and those the writer had not indexed yet. A
+// search alone would not notice: it joins the index with the messages.
+func TestExpiredMessagesLeaveTheSearchIndex(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir, nil)
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var alice, bob hub.Agent
+	send := func(body string) {
+		t.Helper()
+		err := s.Update(ctx, func(tx hub.Tx) error {
+			m, err := tx.InsertMessage(ctx, hub.Message{From: alice.Name, FromID: alice.ID, To: []string{bob.Name},
+				Subject: "report", Body: body, Importance: hub.ImportanceNormal, CreatedAt: old, Size: len(body)})
+			if err != nil {
+				return err
+			}
+			_, err = tx.DeliverRead(ctx, m.ID, bob.ID, old)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.Update(ctx, func(tx hub.Tx) error {
+		var err error
+		if alice, err = tx.InsertAgent(ctx, hub.Agent{Name: "alice", Capabilities: []string{}}); err != nil {
+			return err
+		}
+		bob, err = tx.InsertAgent(ctx, hub.Agent{Name: "bob", Capabilities: []string{}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"zebra one", "zebra two", "lion three"} {
+		send(body)
+	}
+	if err := s.CatchUpSearch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	send("zebra four, not indexed yet")
+	var removed int
+	err = s.Update(ctx, func(tx hub.Tx) error {
+		var err error
+		_, removed, err = tx.ExpireMessages(ctx, old.Add(time.Hour), 0, 100)
+		return err
+	})
+	if err != nil || removed != 4 {
+		t.Fatalf("ExpireMessages: removed %d, %v, want 4", removed, err)
+	}
+	if err := s.CatchUpSearch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	send("zebra five")
+	if err := s.CatchUpSearch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(ctx, func(tx hub.Tx) error {
+		_, removed, err = tx.ExpireMessages(ctx, old.Add(time.Hour), 0, 100)
+		return err
+	})
+	if err != nil || removed != 1 {
+		t.Fatalf("second ExpireMessages: removed %d, %v, want 1", removed, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, dir)
+	// rank 1: check the index against the messages it was built from.
+	if _, err := db.Exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
+		t.Errorf("search index after expiry: %v", err)
+	}
+	for table, want := range map[string]int{"messages": 0, "deliveries": 0, "messages_fts_docsize": 0} {
+		if got := count(t, db, table); got != want {
+			t.Errorf("%s: %d rows, want %d", table, got, want)
+		}
+	}
+}

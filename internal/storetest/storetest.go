@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t testing.TB, dir string, onCommit func([]hub.E
 		{"DeliverRead", testDeliverRead},
 		{"Deliveries", testDeliveries},
 		{"HeldMail", testHeldMail},
+		{"ExpireMessages", testExpireMessages},
 		{"HistoryThread", testHistoryThread},
 		{"HistoryConversation", testHistoryConversation},
 		{"HistoryViewerAndPaging", testHistoryViewerAndPaging},
