@@ -78,6 +78,7 @@ func TestServeRefusesUnsafeAddresses(t *testing.T) {
 		{[]string{"--retain", "-1h"}, "--retain -1h0m0s: must not be negative", true},
 		{[]string{"--max-body", "0"}, "--max-body 0: must be at least 1 byte", true},
 		{[]string{"--keep-events", "-5"}, "--keep-events -5: must be at least 1", true},
+		{[]string{"--max-unread", "-1"}, "--max-unread -1: must not be negative", true},
 	} {
 		data := filepath.Join(t.TempDir(), "d")
 		cmd := exec.Command(binary, append([]string{"serve", "--data", data}, tc.args...)...)

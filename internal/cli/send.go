@@ -151,6 +151,9 @@ func printSent(w io.Writer, res hub.SendResult, keyName string) {
 	if len(res.Queued) > 0 {
 		fmt.Fprintf(w, "held for %s: not registered yet; delivered when they register\n", strings.Join(res.Queued, ", "))
 	}
+	if len(res.Full) > 0 {
+		fmt.Fprintf(w, "not delivered to %s: inbox full; they must read some first\n", strings.Join(res.Full, ", "))
+	}
 }
 
 // buildSend turns the command line into a request, checking everything

@@ -40,6 +40,7 @@ type serveFlags struct {
 	maxBody    int
 	keepEvents int
 	retain     time.Duration
+	maxUnread  int
 }
 
 func newServeCmd() *cobra.Command {
@@ -65,7 +66,9 @@ rate limits off, for benchmarks. See SECURITY.md.
 
 Messages are kept until --retain after they were sent and every recipient
 has read them (or acked them, when the sender asked for acks); unread mail
-is never removed. By default messages are kept forever.
+is never removed. By default messages are kept forever. --max-unread bounds
+each agent's queue: a send skips agents with that many unread messages, and
+fails if it reaches no one else.
 
 SIGINT or SIGTERM stops the hub gracefully; a second one stops it at once.`,
 		Args: cobra.NoArgs,
@@ -91,6 +94,7 @@ SIGINT or SIGTERM stops the hub gracefully; a second one stops it at once.`,
 	fl.IntVar(&f.maxBody, "max-body", hub.DefaultMaxBody, "largest message a send may store: body plus attachments, in bytes")
 	fl.IntVar(&f.keepEvents, "keep-events", hub.DefaultKeepEvents, "events kept for event-stream followers that resume with Last-Event-ID")
 	fl.DurationVar(&f.retain, "retain", 0, "how long messages are kept once every recipient has read them, e.g. 720h; 0: forever")
+	fl.IntVar(&f.maxUnread, "max-unread", 0, "unread messages queued for one agent; sends skip an agent that has this many; 0: no bound")
 	return cmd
 }
 
@@ -103,6 +107,8 @@ func (f serveFlags) check() error {
 		return fmt.Errorf("--keep-events %d: must be at least 1", f.keepEvents)
 	case f.retain < 0:
 		return fmt.Errorf("--retain %s: must not be negative", f.retain)
+	case f.maxUnread < 0:
+		return fmt.Errorf("--max-unread %d: must not be negative", f.maxUnread)
 	}
 	return nil
 }
@@ -150,6 +156,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		MaxBody:     f.maxBody,
 		KeepEvents:  f.keepEvents,
 		Retain:      f.retain,
+		MaxUnread:   f.maxUnread,
 	})
 	if err != nil {
 		return err

@@ -90,6 +90,9 @@ type SendResult struct {
 	Deliveries []DeliveryStatus `json:"deliveries"`
 	// Queued lists names nobody has registered yet; their mail is held.
 	Queued []string `json:"queued,omitempty"`
+	// Full lists agents the message was not delivered to because they
+	// already had Options.MaxUnread unread messages.
+	Full []string `json:"full,omitempty"`
 	// Forwarded maps former names to the agents that now hold them.
 	Forwarded map[string]string `json:"forwarded,omitempty"`
 	// Duplicate is true when the idempotency key matched an earlier send.

@@ -233,6 +233,44 @@ type recipients struct {
 	agents    []Agent // deduplicated, in address order
 	held      []string
 	forwarded map[string]string
+	full      []string // agents left out: their queue is full
+}
+
+// leaveOutFull moves the agents whose queue holds Options.MaxUnread
+// unread messages from rs.agents to rs.full. A send that then reaches no
+// one fails, naming them, with nothing stored: a full inbox must not
+// take a broadcast down, but a message nobody gets is not sent.
+func (s *Service) leaveOutFull(ctx context.Context, tx Tx, rs *recipients) error {
+	if s.opts.MaxUnread <= 0 {
+		return nil
+	}
+	kept := rs.agents[:0]
+	for _, a := range rs.agents {
+		n, err := tx.UnreadCount(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if n >= s.opts.MaxUnread {
+			rs.full = append(rs.full, a.Name)
+			continue
+		}
+		kept = append(kept, a)
+	}
+	rs.agents = kept
+	if len(rs.agents) == 0 && len(rs.held) == 0 {
+		return Errorf(CodeConflict, "inbox full: %s already %s %d unread %s, the most the hub queues for an agent; nothing sent",
+			strings.Join(rs.full, ", "), plural(len(rs.full), "has", "have"),
+			s.opts.MaxUnread, plural(s.opts.MaxUnread, "message", "messages"))
+	}
+	return nil
+}
+
+// plural returns one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func (s *Service) resolve(ctx context.Context, tx Tx, sender Agent, addrs []Address) (recipients, error) {
@@ -335,6 +373,9 @@ func (s *Service) sendAs(ctx context.Context, tx Tx, c Caller, sender Agent, req
 	if len(rs.agents) == 0 && len(rs.held) == 0 {
 		return SendResult{}, Errorf(CodeNotFound, "no recipient: %s reaches no other agent", strings.Join(req.To, ", "))
 	}
+	if err := s.leaveOutFull(ctx, tx, &rs); err != nil {
+		return SendResult{}, err
+	}
 	now := s.now()
 	m, err := tx.InsertMessage(ctx, Message{
 		From: sender.Name, FromID: sender.ID, To: req.To, Thread: req.Thread, ReplyTo: req.ReplyTo,
@@ -344,7 +385,7 @@ func (s *Service) sendAs(ctx context.Context, tx Tx, c Caller, sender Agent, req
 	if err != nil {
 		return SendResult{}, err
 	}
-	res := SendResult{Message: m, Queued: rs.held, Forwarded: rs.forwarded}
+	res := SendResult{Message: m, Queued: rs.held, Full: rs.full, Forwarded: rs.forwarded}
 	targets := make([]string, 0, len(rs.agents))
 	for _, a := range rs.agents {
 		seq, state, err := s.deliver(ctx, tx, m, a, now, claims)

@@ -30,6 +30,12 @@ type Options struct {
 	Preview int
 	// KeepEvents is how many events are kept for resuming followers.
 	KeepEvents int
+	// MaxUnread bounds each agent's queue: a send does not deliver to an
+	// agent that already has this many unread messages (SendResult.Full),
+	// and fails when it reaches no one else. Zero: no bound. Mail held
+	// for a name that has not registered yet is delivered whole when it
+	// registers.
+	MaxUnread int
 	// Retain is how long messages are kept; zero keeps them forever. A
 	// message older than Retain is removed, with its deliveries, once no
 	// recipient still needs it: every delivery read, or acked when the

@@ -92,6 +92,9 @@ type Config struct {
 	// Retain is how long messages are kept once their recipients are
 	// done with them (hub.Options.Retain); zero keeps them forever.
 	Retain time.Duration
+	// MaxUnread bounds each agent's unread messages (hub.Options.MaxUnread);
+	// zero: no bound.
+	MaxUnread int
 	// Coordination configures commands, channels, proposals, leases
 	// and shared state.
 	Coordination hub.CoordinationOptions
@@ -186,6 +189,7 @@ func (c Config) Validate() error {
 	}{
 		{"MaxBody", int64(c.MaxBody)}, {"Preview", int64(c.Preview)},
 		{"KeepEvents", int64(c.KeepEvents)}, {"MaxRequestBody", c.MaxRequestBody},
+		{"MaxUnread", int64(c.MaxUnread)},
 	} {
 		if n.v < 0 {
 			return fmt.Errorf("hubserver: %s %d: must not be negative", n.name, n.v)
@@ -351,6 +355,7 @@ func (c Config) serviceOptions(audit func(hub.AuditRecord)) hub.Options {
 		Preview:         c.Preview,
 		KeepEvents:      c.KeepEvents,
 		Retain:          c.Retain,
+		MaxUnread:       c.MaxUnread,
 		TokenTTL:        c.TokenTTL,
 		Audit:           audit,
 		Now:             c.Now,

@@ -178,6 +178,9 @@ func formatSend(res hub.SendResult) string {
 	if len(held) > 0 {
 		fmt.Fprintf(&b, "Queued for %s: no agent has that name yet; it is delivered when one registers.\n", strings.Join(held, ", "))
 	}
+	if len(res.Full) > 0 {
+		fmt.Fprintf(&b, "Not delivered to %s: inbox full (as many unread messages as the hub queues); they must read some first.\n", strings.Join(res.Full, ", "))
+	}
 	for from, to := range res.Forwarded {
 		fmt.Fprintf(&b, "%s was renamed; forwarded to %s.\n", from, to)
 	}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func testExpireMessages(t *testing.T, h *harness) {
 	if got := ids(h.messages(hub.HistoryQuery{Search: "ack"})); !slices.Equal(got, []int64{unacked.ID}) {
 		t.Errorf("search ack after expiry: got %v, want [%d]", got, unacked.ID)
 	}
-	if got := h.unreadCounts(); !equalCounts(got, unread) {
+	if got := h.unreadCounts(); !maps.Equal(got, unread) {
 		t.Errorf("unread counts: got %v, want %v, unchanged", got, unread)
 	}
 
@@ -147,16 +148,4 @@ func (h *harness) unreadCounts() map[int64]int {
 		return err
 	})
 	return counts
-}
-
-func equalCounts(a, b map[int64]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
