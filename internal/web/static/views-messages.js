@@ -206,7 +206,8 @@ export const messagesView = {
               const res = await post('/messages', req);
               addMessage(res.message);
               const queued = res.queued && res.queued.length ? ` (held for ${res.queued.join(', ')} until they register)` : '';
-              toast(`Message sent to ${req.to.join(', ')}${queued}`);
+              const full = res.full && res.full.length ? `; not delivered to ${res.full.join(', ')}: inbox full` : '';
+              toast(`Message sent to ${req.to.join(', ')}${queued}${full}`);
               body.value = '';
               subject.value = '';
               location.hash = route('messages', threadOf(res.message));
