@@ -320,10 +320,15 @@ func TestQuickWaitStaysOnItsConnection(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.call("GET", "/inbox/bob", "", "bob") // read alice's first message
 	client := e.http.Client()
-	go func() {
+	// The wait is handed its message when the send commits, before the
+	// send's own answer (after the sync): the test must not end, and
+	// close the connections, under a send still running.
+	var senders sync.WaitGroup
+	defer senders.Wait()
+	senders.Go(func() {
 		time.Sleep(20 * time.Millisecond)
 		e.call("POST", "/messages", `{"to":"bob","body":"quick"}`, "alice")
-	}()
+	})
 	var reused []bool
 	for i := range 2 {
 		req, _ := http.NewRequest("GET", e.http.URL+"/inbox/bob/wait?timeout=10000", nil)
@@ -331,10 +336,10 @@ func TestQuickWaitStaysOnItsConnection(t *testing.T) {
 		trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused = append(reused, info.Reused) }}
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 		if i == 1 {
-			go func() {
+			senders.Go(func() {
 				time.Sleep(20 * time.Millisecond)
 				e.call("POST", "/messages", `{"to":"bob","body":"again"}`, "alice")
-			}()
+			})
 		}
 		resp, err := client.Do(req)
 		if err != nil {
