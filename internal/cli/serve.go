@@ -93,7 +93,7 @@ SIGINT or SIGTERM stops the hub gracefully; a second one stops it at once.`,
 	fl.DurationVar(&f.tokenTTL, "token-ttl", hub.DefaultTokenTTL, "how long an unused agent token stays valid (each use extends it); 0: forever")
 	fl.IntVar(&f.maxBody, "max-body", hub.DefaultMaxBody, "largest message a send may store: body plus attachments, in bytes")
 	fl.IntVar(&f.keepEvents, "keep-events", hub.DefaultKeepEvents, "events kept for event-stream followers that resume with Last-Event-ID")
-	fl.DurationVar(&f.retain, "retain", 0, "how long messages are kept once every recipient has read them, e.g. 720h; 0: forever")
+	fl.DurationVar(&f.retain, "retain", 0, "how long messages are kept once every recipient has read them, at least 1h, e.g. 720h; 0: forever")
 	fl.IntVar(&f.maxUnread, "max-unread", 0, "unread messages queued for one agent; sends skip an agent that has this many; 0: no bound")
 	return cmd
 }
@@ -105,8 +105,8 @@ func (f serveFlags) check() error {
 		return fmt.Errorf("--max-body %d: must be at least 1 byte", f.maxBody)
 	case f.keepEvents <= 0:
 		return fmt.Errorf("--keep-events %d: must be at least 1", f.keepEvents)
-	case f.retain < 0:
-		return fmt.Errorf("--retain %s: must not be negative", f.retain)
+	case f.retain < 0 || f.retain > 0 && f.retain < hub.MinRetain:
+		return fmt.Errorf("--retain %s: must be 0 (keep forever) or at least %s", f.retain, hub.MinRetain)
 	case f.maxUnread < 0:
 		return fmt.Errorf("--max-unread %d: must not be negative", f.maxUnread)
 	}

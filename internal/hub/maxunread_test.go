@@ -61,9 +61,25 @@ func TestMaxUnreadBoundsEachQueue(t *testing.T) {
 		})
 	}
 
+	// A full inbox reached through a former name is neither delivered to
+	// nor reported as forwarded to.
+	bobCaller := e.as("bob")
+	if _, err := e.svc.Rename(ctx, bobCaller, "robert"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.svc.Send(ctx, alice, hub.SendRequest{To: []string{"bob", "erin"}, Body: "to a former name"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Full, []string{"robert"}) || len(res.Forwarded) != 0 {
+		t.Errorf("send to bob, now robert and full: full %v, forwarded %v; want [robert] and none", res.Full, res.Forwarded)
+	}
+	e.tokens["robert"] = e.tokens["bob"]
+	bob = e.as("robert")
+
 	// Reading makes room.
 	e.read(bob, hub.ReadOptions{Limit: 1})
-	if res := e.send(alice, "room again", "bob"); len(res.Full) != 0 || len(res.Deliveries) != 1 {
+	if res := e.send(alice, "room again", "robert"); len(res.Full) != 0 || len(res.Deliveries) != 1 {
 		t.Errorf("send after bob read one: %+v, want it delivered", res)
 	}
 }

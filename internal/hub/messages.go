@@ -252,6 +252,11 @@ func (s *Service) leaveOutFull(ctx context.Context, tx Tx, rs *recipients) error
 		}
 		if n >= s.opts.MaxUnread {
 			rs.full = append(rs.full, a.Name)
+			for old, to := range rs.forwarded {
+				if to == a.Name {
+					delete(rs.forwarded, old) // not delivered there either
+				}
+			}
 			continue
 		}
 		kept = append(kept, a)

@@ -52,9 +52,9 @@ func TestRunRemovesMessagesPastRetention(t *testing.T) {
 			rctx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- e.svc.Run(rctx) }()
-			// Run's first expiry pass comes after a second. It also keeps
-			// only the newest event (KeepEvents 1), in the same Update as
-			// the messages: that shows the pass has run.
+			// Run's first expiry comes after a second: a pass over old
+			// messages, then the expiry of events, which keeps only the
+			// newest (KeepEvents 1). One event left shows both have run.
 			deadline := time.Now().Add(10 * time.Second)
 			for time.Now().Before(deadline) && e.eventCount() > 1 {
 				time.Sleep(20 * time.Millisecond)

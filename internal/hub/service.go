@@ -40,7 +40,7 @@ type Options struct {
 	// message older than Retain is removed, with its deliveries, once no
 	// recipient still needs it: every delivery read, or acked when the
 	// message asks for acks, and none held for an unregistered name.
-	// Unread mail is never removed.
+	// Unread mail is never removed. Less than MinRetain is for tests.
 	Retain time.Duration
 	// TokenTTL is how long an agent token stays valid after its last use
 	// (sliding; see tokens.go). Negative: tokens never expire.
@@ -168,12 +168,18 @@ func (s *Service) Bus() Bus { return s.bus }
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 
-// retainBatch bounds the messages one expiry pass looks at for
-// Options.Retain, so that it holds the writer for about 5 ms at most
-// (1,000 took 15 ms with their search index entries). While passes end
-// on this limit they run every second, not every five: 22 million
-// messages a day.
+// retainBatch bounds the messages one pass over old messages looks at
+// for Options.Retain; the store bounds the text and deliveries it removes
+// too, so that a pass holds the writer for a few milliseconds. While
+// passes remove messages and end on a bound they run every second, not
+// every five: up to 22 million messages a day.
 const retainBatch = 256
+
+// MinRetain is the shortest Options.Retain a hub should run with (parley
+// serve refuses less): messages must outlive retried sends (idempotency
+// keys), replies to them, and any wait that a send has handed them to
+// (at most MaxWait).
+const MinRetain = time.Hour
 
 // Run performs periodic work (presence changes, expiry of held mail,
 // forwards, old events and messages past Options.Retain, deadlines)
@@ -182,10 +188,7 @@ func (s *Service) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastExpire := time.Time{}
-	// retainAfter is where the next pass over old messages starts: the
-	// passes walk them in ID order, retainBatch at a time, and start over
-	// once they reach a message still young enough to keep.
-	var retainAfter int64
+	var old retention
 	for {
 		select {
 		case <-ctx.Done():
@@ -197,45 +200,59 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Error("deadlines", "err", err)
 		}
 		// Expire often, so each run deletes little and never stalls the
-		// writer for long under load; every second while old messages
-		// are still being worked through.
-		if now := s.now(); now.Sub(lastExpire) >= 5*time.Second || retainAfter != 0 {
+		// writer for long under load; old messages every second while
+		// there are many to remove.
+		now := s.now()
+		due := now.Sub(lastExpire) >= 5*time.Second
+		if due || old.behind {
+			old = s.expireMessages(ctx, now, old)
+		}
+		if due {
 			lastExpire = now
-			next, err := s.expire(ctx, now, retainAfter)
-			if err != nil && ctx.Err() == nil {
+			if err := s.store.Update(ctx, func(tx Tx) error {
+				return tx.Expire(ctx, now, s.opts.KeepEvents)
+			}); err != nil && ctx.Err() == nil {
 				s.log.Error("expire", "err", err)
-				continue
 			}
-			retainAfter = next
 		}
 	}
 }
 
-// expire removes what has outlived its keeping, in one Update: held mail
-// and forwards past their expiry, events beyond Options.KeepEvents, and,
-// with Options.Retain, up to retainBatch messages with IDs above after
-// that are older than Retain and needed by no one. It returns where the
-// next pass over messages starts.
-func (s *Service) expire(ctx context.Context, now time.Time, after int64) (next int64, err error) {
-	removed := 0
-	err = s.store.Update(ctx, func(tx Tx) error {
-		if err := tx.Expire(ctx, now, s.opts.KeepEvents); err != nil {
-			return err
-		}
-		if s.opts.Retain <= 0 {
-			return nil
-		}
+// retention is where Run's passes over messages past Options.Retain
+// stand.
+type retention struct {
+	// after is the ID the next pass starts after: passes walk messages
+	// in ID order and start over once they reach one too young to go.
+	after int64
+	// behind says the last pass removed messages and stopped on a
+	// bound: the next one should not wait.
+	behind bool
+}
+
+// expireMessages makes one pass over messages past Options.Retain, in an
+// Update of its own so that its failure stops no other expiry. After a
+// failure the next pass starts over, at the usual pace.
+func (s *Service) expireMessages(ctx context.Context, now time.Time, r retention) retention {
+	if s.opts.Retain <= 0 {
+		return retention{}
+	}
+	var next int64
+	var removed int
+	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
-		next, removed, err = tx.ExpireMessages(ctx, now.Add(-s.opts.Retain), after, retainBatch)
+		next, removed, err = tx.ExpireMessages(ctx, now.Add(-s.opts.Retain), r.after, retainBatch)
 		return err
 	})
 	if err != nil {
-		return after, err
+		if ctx.Err() == nil {
+			s.log.Error("expire messages", "err", err)
+		}
+		return retention{}
 	}
 	if removed > 0 {
 		s.log.Debug("removed messages past retention", "count", removed, "retain", s.opts.Retain)
 	}
-	return next, nil
+	return retention{after: next, behind: removed > 0 && next != 0}
 }
 
 // event builds an event of kind raised by actor.

@@ -138,9 +138,10 @@ type Tx interface {
 	// those created before before that no recipient needs any more:
 	// every delivery read, or acked if the message asks for acks, and
 	// none held for a name. It stops at the first message created at or
-	// after before. It returns the ID to go on after in the next call,
-	// 0 once it has stopped or reached the last message, and how many
-	// it removed.
+	// after before, and may stop sooner to bound the work of one call.
+	// It returns the ID to go on after in the next call, 0 once it has
+	// met a message too young or reached the last one, and how many it
+	// removed.
 	ExpireMessages(ctx context.Context, before time.Time, after int64, limit int) (next int64, removed int, err error)
 	// Reset removes everything.
 	Reset(ctx context.Context) error

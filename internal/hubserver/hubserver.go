@@ -90,7 +90,8 @@ type Config struct {
 	Preview         int
 	KeepEvents      int
 	// Retain is how long messages are kept once their recipients are
-	// done with them (hub.Options.Retain); zero keeps them forever.
+	// done with them (hub.Options.Retain); zero keeps them forever, and
+	// otherwise it is at least hub.MinRetain.
 	Retain time.Duration
 	// MaxUnread bounds each agent's unread messages (hub.Options.MaxUnread);
 	// zero: no bound.
@@ -182,6 +183,9 @@ func (c Config) Validate() error {
 		if d.v < 0 {
 			return fmt.Errorf("hubserver: %s %s: must not be negative", d.name, d.v)
 		}
+	}
+	if c.Retain > 0 && c.Retain < hub.MinRetain {
+		return fmt.Errorf("hubserver: Retain %s: must be 0 (forever) or at least %s", c.Retain, hub.MinRetain)
 	}
 	for _, n := range []struct {
 		name string

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -643,5 +645,60 @@ func TestExpiredMessagesLeaveTheSearchIndex(t *testing.T) {
 		if got := count(t, db, table); got != want {
 			t.Errorf("%s: %d rows, want %d", table, got, want)
 		}
+	}
+}
+
+// TestExpireMessagesBoundsItsWork checks that one ExpireMessages call
+// removes no more than about a megabyte of text, however large its
+// limit, and says where the next call goes on.
+func TestExpireMessagesBoundsItsWork(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), nil)
+	old := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	body := strings.Repeat("large ", 50_000) // 300,000 bytes
+	err := s.Update(ctx, func(tx hub.Tx) error {
+		alice, err := tx.InsertAgent(ctx, hub.Agent{Name: "alice", Capabilities: []string{}})
+		if err != nil {
+			return err
+		}
+		bob, err := tx.InsertAgent(ctx, hub.Agent{Name: "bob", Capabilities: []string{}})
+		if err != nil {
+			return err
+		}
+		for range 10 {
+			m, err := tx.InsertMessage(ctx, hub.Message{From: alice.Name, FromID: alice.ID, To: []string{bob.Name},
+				Body: body, Importance: hub.ImportanceNormal, CreatedAt: old, Size: len(body)})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.DeliverRead(ctx, m.ID, bob.ID, old); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []int
+	after := int64(0)
+	for range 20 {
+		var next int64
+		var removed int
+		if err := s.Update(ctx, func(tx hub.Tx) error {
+			var err error
+			next, removed, err = tx.ExpireMessages(ctx, old.Add(time.Hour), after, 1000)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		calls = append(calls, removed)
+		if after = next; next == 0 {
+			break
+		}
+	}
+	// 3 × 300,000 bytes fit in a megabyte; a fourth would not.
+	if want := []int{3, 3, 3, 1}; !slices.Equal(calls, want) {
+		t.Errorf("messages removed per call: %v, want %v", calls, want)
 	}
 }

@@ -46,8 +46,8 @@ CREATE INDEX forwards_agent ON forwards (agent_id);
 CREATE INDEX forwards_expires ON forwards (expires_at);
 
 -- Messages are append-only. from_id has no foreign key: history outlives
--- a deregistered sender. Nothing deletes single messages; code that
--- starts to must also send the FTS 'delete' command (external content).
+-- a deregistered sender. Only retention (ExpireMessages) deletes single
+-- messages, and it sends the FTS 'delete' command (external content).
 -- Message IDs only grow, which is what lets the writer index new messages
 -- by ID range.
 CREATE TABLE messages (

@@ -6,8 +6,9 @@
 -- Deliver adds one in the statement that takes the next sequence number
 -- (no trigger on the send path); the trigger takes one off whenever a
 -- delivery leaves the unread state, whatever statement moves it.
--- Deliveries are deleted only with their agent or by a reset, which
--- removes the count with them.
+-- Deliveries are deleted with their agent or by a reset, which removes
+-- the count with them, or by retention (ExpireMessages), which deletes
+-- no unread delivery.
 
 ALTER TABLE agents ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;
 
