@@ -14,7 +14,7 @@ func TestMaxUnreadBoundsEachQueue(t *testing.T) {
 	e := newEnv(t, hub.Options{MaxUnread: 2})
 	ctx := context.Background()
 	alice := e.register("alice", "")
-	bob := e.register("bob", "dev")
+	e.register("bob", "dev")
 	e.register("carol", "dev")
 	e.send(alice, "one", "bob")
 	e.send(alice, "two", "bob")
@@ -75,7 +75,7 @@ func TestMaxUnreadBoundsEachQueue(t *testing.T) {
 		t.Errorf("send to bob, now robert and full: full %v, forwarded %v; want [robert] and none", res.Full, res.Forwarded)
 	}
 	e.tokens["robert"] = e.tokens["bob"]
-	bob = e.as("robert")
+	bob := e.as("robert")
 
 	// Reading makes room.
 	e.read(bob, hub.ReadOptions{Limit: 1})
