@@ -8,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/parley-dev/parley/internal/clocktest"
 	"github.com/parley-dev/parley/internal/hub"
 	"github.com/parley-dev/parley/internal/hubserver"
 )
@@ -145,28 +145,10 @@ func TestReplayedTokenAfterRotation(t *testing.T) {
 	}
 }
 
-// clock is a settable time source for the hub.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // TestExpiredToken: a token unused for longer than TokenTTL is refused;
 // one in use keeps sliding.
 func TestExpiredToken(t *testing.T) {
-	clk := &clock{now: time.Now()}
+	clk := clocktest.New(time.Now())
 	e := start(t, func(c *hubserver.Config) {
 		c.TokenTTL = time.Hour
 		c.Now = clk.Now
@@ -174,7 +156,7 @@ func TestExpiredToken(t *testing.T) {
 	idle := e.register("idle")
 	busy := e.register("busy")
 	for range 3 {
-		clk.add(40 * time.Minute)
+		clk.Add(40 * time.Minute)
 		okay(t, "busy agent", e.do("GET", "/whoami", nil, busy), nil)
 	}
 	before := e.state()

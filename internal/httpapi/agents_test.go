@@ -57,7 +57,7 @@ func TestAgentRoutes(t *testing.T) {
 		{name: "discover online peers", method: "GET", path: "/peers/discover", cred: "alice", want: 200,
 			contains: []string{`"name":"alice"`, `"online":true`, `"count":`}, excludes: []string{`"online":false`}},
 		{name: "discover skips peers gone quiet", method: "GET", path: "/peers/discover", cred: "alice", want: 200,
-			setup:    func(e *env) { e.clock.Advance(time.Hour) },
+			setup:    func(e *env) { e.clock.Add(time.Hour) },
 			contains: []string{`"name":"alice"`, `"count":1`}, excludes: []string{`"name":"bob"`}},
 		{name: "get one peer", method: "GET", path: "/peers/bob", cred: "alice", want: 200, contains: []string{`"name":"bob"`, `"unread":1`, `"role":"frontend"`}},
 		{name: "get unknown peer", method: "GET", path: "/peers/nobody", cred: "alice", want: 404, wantCode: "not_found"},

@@ -397,18 +397,18 @@ func TestEventsHoldPresence(t *testing.T) {
 		e.mustJSON(e.call("GET", "/peers/carol", "", "admin"), 200, &p)
 		return p.Online
 	}
-	e.clock.Advance(time.Hour)
+	e.clock.Add(time.Hour)
 	if online() {
 		t.Fatal("carol online after an hour of silence")
 	}
 	c := e.openEvents("/events", "carol")
-	e.clock.Advance(time.Hour)
+	e.clock.Add(time.Hour)
 	if !online() {
 		t.Fatal("carol offline while her event stream is open")
 	}
 	c.close()
 	eventually(t, "the stream to end on the server", func() bool {
-		e.clock.Advance(time.Hour)
+		e.clock.Add(time.Hour)
 		return !online()
 	})
 }

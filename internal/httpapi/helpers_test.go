@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-dev/parley/internal/bus"
+	"github.com/parley-dev/parley/internal/clocktest"
 	"github.com/parley-dev/parley/internal/httpapi"
 	"github.com/parley-dev/parley/internal/hub"
 	"github.com/parley-dev/parley/internal/sqlite"
@@ -35,7 +35,7 @@ type env struct {
 	bus    *bus.Bus
 	server *httpapi.Server
 	http   *httptest.Server
-	clock  *clock
+	clock  *clocktest.Clock
 	tokens map[string]string // agent name -> token
 	msgID  int64             // a message from alice to bob
 }
@@ -52,24 +52,6 @@ type envOptions struct {
 	logger *slog.Logger
 }
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // newEnv starts a hub with agents alice (role backend), bob (role
 // frontend) and carol (role frontend), and one message from alice to bob.
 func newEnv(tb testing.TB, o envOptions) *env {
@@ -84,7 +66,7 @@ func newEnv(tb testing.TB, o envOptions) *env {
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
-	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	svc := hub.New(store, b, hub.Options{Open: o.open, MaxBody: testMsgMax, Now: clk.Now})
 	if _, err := svc.EnsureAgent(ctx, hub.HumanName, "human"); err != nil {
 		tb.Fatalf("ensure human: %v", err)

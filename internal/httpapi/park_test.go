@@ -178,13 +178,13 @@ func TestParkedClientLeaves(t *testing.T) {
 	if r := e.call("GET", "/inbox/bob/wait?timeout=0", "", "bob"); r.status != http.StatusTooManyRequests {
 		t.Fatalf("a second wait with MaxWaiters 1: %d, want 429", r.status)
 	}
-	e.clock.Advance(2 * timeout)
+	e.clock.Add(2 * timeout)
 	if !slices.Contains(e.svc.OnlineNames(), "bob") {
 		t.Fatal("bob is not online while parked")
 	}
 	conn.Close()
 	eventually(t, "the subscription to close", func() bool { return e.bus.Subscribers() == base })
-	e.clock.Advance(2 * timeout)
+	e.clock.Add(2 * timeout)
 	if slices.Contains(e.svc.OnlineNames(), "bob") {
 		t.Error("bob is still online after leaving")
 	}

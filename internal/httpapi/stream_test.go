@@ -99,7 +99,7 @@ func TestParkedStreamsHoldNoGoroutine(t *testing.T) {
 		t.Fatalf("%d streams parked, want %d", got, n)
 	}
 	eventually(t, "parked streams to hold no goroutine", func() bool { return runtime.NumGoroutine() < base+n/4 })
-	e.clock.Advance(2 * e.svc.Options().PresenceTimeout)
+	e.clock.Add(2 * e.svc.Options().PresenceTimeout)
 	if online := e.svc.OnlineNames(); !slices.Contains(online, names[n-1]) {
 		t.Fatalf("%s is not online while its stream is open: %v", names[n-1], online)
 	}
@@ -116,7 +116,7 @@ func TestParkedStreamsHoldNoGoroutine(t *testing.T) {
 	}
 	eventually(t, "the streams to end", func() bool { return e.server.Parked() == 0 })
 	eventually(t, "their subscriptions to close", func() bool { return e.bus.Subscribers() == subs })
-	e.clock.Advance(2 * e.svc.Options().PresenceTimeout)
+	e.clock.Add(2 * e.svc.Options().PresenceTimeout)
 	if online := e.svc.OnlineNames(); slices.Contains(online, names[0]) {
 		t.Errorf("%s is still online after its stream ended", names[0])
 	}

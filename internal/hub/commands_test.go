@@ -10,29 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-dev/parley/internal/clocktest"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
-// clock is a settable time source for hub.Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock {
-	return &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+// newClock returns a clock for hub.Options.Now, at a fixed time.
+func newClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 func TestCommandSeedFlow(t *testing.T) {

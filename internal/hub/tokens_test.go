@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-dev/parley/internal/clocktest"
 	"github.com/parley-dev/parley/internal/hub"
 )
 
@@ -36,7 +37,7 @@ func (s *countingStore) View(ctx context.Context, fn func(hub.Reader) error) err
 
 // newTokenEnv returns an env whose service runs on clk with opts, and
 // the counter of its writes.
-func newTokenEnv(t *testing.T, clk *clock, opts hub.Options) (*env, *countingStore) {
+func newTokenEnv(t *testing.T, clk *clocktest.Clock, opts hub.Options) (*env, *countingStore) {
 	t.Helper()
 	opts.Now = clk.Now
 	e := newEnv(t, opts)

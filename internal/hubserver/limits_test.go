@@ -4,37 +4,19 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/parley-dev/parley/internal/clocktest"
 	"github.com/parley-dev/parley/internal/hubserver"
 )
-
-// clock is a settable time source for Config.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // TestLimitsReachTheService runs a hub with Retain and MaxUnread and
 // checks both over HTTP: a second message to an agent that has not read
 // the first is refused, and the first is removed once it is read and a
 // day old.
 func TestLimitsReachTheService(t *testing.T) {
-	clk := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	h := start(t, hubserver.Config{Retain: 24 * time.Hour, MaxUnread: 1, Now: clk.Now})
 	token := map[string]string{}
 	for _, name := range []string{"alice", "bob"} {

@@ -40,7 +40,7 @@ func TestLoginsOutliveARestart(t *testing.T) {
 
 	later := func(mod func(*web.Options), d time.Duration) *env {
 		e := newEnv(t, func(o *web.Options) { withFile(o); mod(o) })
-		e.clk.add(d)
+		e.clk.Add(d)
 		return e
 	}
 	same := func(*web.Options) {}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-dev/parley/internal/clocktest"
 	"github.com/parley-dev/parley/internal/web"
 )
 
@@ -47,34 +48,16 @@ func (f *fakeAPI) count() int {
 	return len(f.reqs)
 }
 
-// clock is a settable time for session and link expiry.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	h   *web.Handler
 	api *fakeAPI
-	clk *clock
+	clk *clocktest.Clock
 }
 
 func newEnv(tb testing.TB, mod func(*web.Options)) *env {
 	tb.Helper()
-	e := &env{api: &fakeAPI{}, clk: &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}}
-	opts := web.Options{API: e.api, AdminSecret: secret, Now: e.clk.now}
+	e := &env{api: &fakeAPI{}, clk: clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))}
+	opts := web.Options{API: e.api, AdminSecret: secret, Now: e.clk.Now}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -230,7 +213,7 @@ func TestLoginWithSecret(t *testing.T) {
 	}
 
 	// The session ends with its TTL.
-	e.clk.add(web.DefaultSessionTTL + time.Second)
+	e.clk.Add(web.DefaultSessionTTL + time.Second)
 	res = e.do("GET", "/dashboard/api/peers", nil, nil, c)
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("expired session: got %d, want 401", res.StatusCode)
@@ -353,7 +336,7 @@ func TestLoginLink(t *testing.T) {
 		t.Fatalf("second use: got %d with %d cookies, want 401 and none", res.StatusCode, len(res.Cookies()))
 	}
 	p = link()
-	e.clk.add(web.DefaultLinkTTL + time.Second)
+	e.clk.Add(web.DefaultLinkTTL + time.Second)
 	if res := e.do("GET", p, nil, nil); res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("expired link: got %d, want 401", res.StatusCode)
 	}
