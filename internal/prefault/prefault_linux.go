@@ -20,11 +20,10 @@ const frontierSize = 80 << 10
 // populateHeap populates n bytes of the heap from where it grows next.
 func populateHeap(n uintptr) error {
 	frontier := make([]byte, frontierSize)
-	start := uintptr(unsafe.Pointer(&frontier[0])) &^ (pageSize - 1)
+	page := uintptr(syscall.Getpagesize())
+	start := uintptr(unsafe.Pointer(&frontier[0])) &^ (page - 1)
 	return populate(start, n)
 }
-
-const pageSize = 4096
 
 // populate maps the pages of [start, start+n) writable and resident, as
 // writing a byte to each would, in one system call. Pages already there

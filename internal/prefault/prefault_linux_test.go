@@ -24,7 +24,7 @@ func resident(t *testing.T, start, n uintptr) []bool {
 // fresh maps pages of anonymous memory no one has touched yet.
 func fresh(t *testing.T, pages int, prot int) []byte {
 	t.Helper()
-	b, err := syscall.Mmap(-1, 0, pages*pageSize, prot, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	b, err := syscall.Mmap(-1, 0, pages*int(pageSize), prot, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 	if err != nil {
 		t.Fatalf("mmap: %v", err)
 	}
@@ -33,6 +33,8 @@ func fresh(t *testing.T, pages int, prot int) []byte {
 }
 
 func addr(b []byte) uintptr { return uintptr(unsafe.Pointer(&b[0])) }
+
+var pageSize = uintptr(syscall.Getpagesize())
 
 // skipWithoutPopulate skips a test on kernels that do not know
 // MADV_POPULATE_WRITE (before Linux 5.14): they refuse it on any page.

@@ -571,9 +571,10 @@ const (
 
 // ExpireMessages removes the old messages no recipient needs any more;
 // see hub.Tx. It walks messages by ID, the order they were stored in,
-// so it reads at most limit rows of the primary key and the index of
-// deliveries by message, whatever the size of the store. What it
-// removes is also bounded by expireMaxBytes and expireMaxDeliveries.
+// so it reads at most limit rows (whole: created_at and ack_required
+// come after the body) and their entries in the index of deliveries by
+// message, whatever the size of the store. What it removes is also
+// bounded by expireMaxBytes and expireMaxDeliveries.
 func (t *tx) ExpireMessages(ctx context.Context, before time.Time, after int64, limit int) (next int64, removed int, err error) {
 	if limit <= 0 {
 		return 0, 0, nil
@@ -583,7 +584,7 @@ func (t *tx) ExpireMessages(ctx context.Context, before time.Time, after int64, 
 				WHERE d.message_id = m.id
 				AND (d.state = 'unread' OR (m.ack_required AND d.state <> 'acked')))
 			AND NOT EXISTS (SELECT 1 FROM held h WHERE h.message_id = m.id),
-			length(CAST(m.subject AS BLOB)) + length(CAST(m.body AS BLOB)),
+			octet_length(m.subject) + octet_length(m.body),
 			(SELECT count(*) FROM deliveries d WHERE d.message_id = m.id)
 		FROM messages m WHERE m.id > ?2 ORDER BY m.id LIMIT ?3`,
 		encodeTime(before), after, limit)
