@@ -179,7 +179,7 @@ func (s *Service) now() time.Time { return s.opts.Now().UTC() }
 const retainBatch = 64
 
 // MinRetain is the shortest Options.Retain a hub should run with (parley
-// serve refuses less): messages must outlive retried sends (idempotency
+// serve and hubserver refuse less): messages must outlive retried sends (idempotency
 // keys), replies to them, and any wait that a send has handed them to
 // (at most MaxWait).
 const MinRetain = time.Hour
@@ -191,7 +191,7 @@ func (s *Service) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastExpire := time.Time{}
-	var old retention
+	var sweep retention
 	for {
 		select {
 		case <-ctx.Done():
@@ -207,8 +207,8 @@ func (s *Service) Run(ctx context.Context) error {
 		// there are many to remove.
 		now := s.now()
 		due := now.Sub(lastExpire) >= 5*time.Second
-		if due || old.behind {
-			old = s.expireMessages(ctx, now, old)
+		if due || sweep.behind {
+			sweep = s.expireMessages(ctx, now, sweep)
 		}
 		if due {
 			lastExpire = now
